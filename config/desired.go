@@ -1,0 +1,140 @@
+package config
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// DefaultHost is the name of the Docker host a deployment runs on when the
+// file names none: the engine DOCKER_HOST (or --docker-host) points at.
+const DefaultHost = "default"
+
+// Desired is the validated content of one or more configuration files.
+type Desired struct {
+	// Deployments are sorted by host, then name.
+	Deployments []Deployment
+	// CatalogFile is an optional catalog extension named by the files.
+	CatalogFile string
+}
+
+// Deployment is one GPUStack server container and its volumes.
+type Deployment struct {
+	Name string
+	Host string
+
+	// Version is the tag without variant suffix as written ("v0.5.1", "main", "latest").
+	Version string
+	// Variant is the device suffix ("cpu"), empty for the default image.
+	Variant string
+	// Image is the repository, e.g. "gpustack/gpustack" or "quay.io/gpustack/gpustack".
+	Image string
+	// ContainerName is the Docker container name.
+	ContainerName string
+
+	// Port is the host port published to ContainerPort; ListenAddress is the
+	// host address it binds ("0.0.0.0" unless the file says otherwise).
+	Port          int
+	ContainerPort int
+	ListenAddress string
+
+	// Args are passed after the image name (`gpustack start` flags).
+	Args []Value
+	// Env is the container environment, by name.
+	Env map[string]Value
+	// Labels are extra container labels set by the user.
+	Labels map[string]string
+
+	Data  Volume
+	Cache *Volume // nil when the file declares no cache volume
+
+	Policy Policy
+	Backup BackupPolicy
+	Health Health
+	// Restart is the Docker restart policy name ("unless-stopped").
+	Restart string
+
+	// Source ranges of the attributes decisions point back to.
+	DeclRange    hcl.Range
+	VersionRange hcl.Range
+}
+
+// ImageTag is the tag of the image: Version with "-Variant" when set.
+func (d Deployment) ImageTag() string {
+	if d.Variant == "" {
+		return d.Version
+	}
+	return d.Version + "-" + d.Variant
+}
+
+// ImageRef is Image:ImageTag.
+func (d Deployment) ImageRef() string { return d.Image + ":" + d.ImageTag() }
+
+// Value is a string that may be sensitive. Sensitive values come from
+// variables declared `sensitive = true` (or anything derived from them) and
+// are never rendered, logged or saved.
+type Value struct {
+	S         string
+	Sensitive bool
+}
+
+// String never reveals a sensitive value.
+func (v Value) String() string {
+	if v.Sensitive {
+		return "(sensitive)"
+	}
+	return v.S
+}
+
+// Volume is where a deployment's files live: a named Docker volume or a
+// host directory (bind mount). Exactly one of Name and HostPath is set.
+type Volume struct {
+	Name     string
+	HostPath string
+	// Path is the mount point inside the container.
+	Path string
+	// Range is the block's source range.
+	Range hcl.Range
+}
+
+// Source is the volume name or the host path, whichever is set.
+func (v Volume) Source() string {
+	if v.Name != "" {
+		return v.Name
+	}
+	return v.HostPath
+}
+
+// PullPolicy says when apply pulls the image.
+type PullPolicy string
+
+const (
+	PullMissing PullPolicy = "missing"
+	PullAlways  PullPolicy = "always"
+	PullNever   PullPolicy = "never"
+)
+
+// Policy holds the switches that allow what the tool refuses by default.
+type Policy struct {
+	AllowDev        bool
+	AllowPrerelease bool
+	AllowFloating   bool
+	AllowDowngrade  bool
+	Pull            PullPolicy
+}
+
+// BackupPolicy says where and when backups are taken.
+type BackupPolicy struct {
+	// Dir is absolute (resolved against the directory of the file that declared it).
+	Dir           string
+	BeforeUpgrade bool
+	Keep          int
+}
+
+// Health says how apply decides the new container works.
+type Health struct {
+	Timeout time.Duration
+	// Address is the host address used to reach the published port
+	// ("127.0.0.1" unless the file says otherwise).
+	Address string
+}
