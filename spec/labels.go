@@ -1,0 +1,38 @@
+package spec
+
+// Labels gpustack-deploy sets on the objects it owns. Objects without
+// LabelDeployment are never changed or removed.
+const (
+	labelPrefix = "io.gpustack-deploy."
+
+	// LabelDeployment names the deployment a container or volume belongs to.
+	LabelDeployment = labelPrefix + "deployment"
+	// LabelRole is "server" for the GPUStack container, "previous" for the
+	// container kept during a replace, "data" or "cache" for volumes, and
+	// "helper" for the throw-away containers used to read volumes.
+	LabelRole = labelPrefix + "role"
+	// LabelConfigHash is the hash of the container's desired configuration.
+	LabelConfigHash = labelPrefix + "config-hash"
+	// LabelVersion is the GPUStack tag the container was created for.
+	LabelVersion = labelPrefix + "version"
+	// LabelRevision is the Alembic head the container's release migrates to;
+	// empty for dev and floating tags.
+	LabelRevision = labelPrefix + "revision"
+	// LabelEnvKeys lists, comma-separated, the environment names the file
+	// set, so a plan can tell which ones changed without storing values.
+	LabelEnvKeys = labelPrefix + "env-keys"
+)
+
+// Role values.
+const (
+	RoleServer   = "server"
+	RolePrevious = "previous"
+	RoleData     = "data"
+	RoleCache    = "cache"
+	RoleHelper   = "helper"
+)
+
+// LabelsReserved reports whether a label key is in gpustack-deploy's namespace.
+func LabelsReserved(key string) bool {
+	return len(key) >= len(labelPrefix) && key[:len(labelPrefix)] == labelPrefix
+}

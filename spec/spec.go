@@ -1,0 +1,180 @@
+// Package spec turns a desired deployment into the exact container
+// gpustack-deploy creates for it: image, arguments, environment, mounts,
+// published port, labels and a configuration hash. It is pure: the planner
+// uses it to detect drift and the executor to create the container, so both
+// always agree on what "the desired container" is.
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+)
+
+// DataDir is where GPUStack keeps its state inside the container.
+const DataDir = "/var/lib/gpustack"
+
+// Container is the desired container of a deployment.
+type Container struct {
+	Name  string
+	Image string // reference, e.g. gpustack/gpustack:v0.5.1-cpu
+	// Args follow the image's entrypoint (`gpustack start` flags).
+	Args []config.Value
+	// Env is sorted by name.
+	Env    []EnvVar
+	Mounts []Mount
+	Port   PortBinding
+	// Labels include the ownership labels and the config hash.
+	Labels  map[string]string
+	Restart string
+}
+
+// EnvVar is one environment variable.
+type EnvVar struct {
+	Name  string
+	Value config.Value
+}
+
+// Mount binds a volume or host directory at Target.
+type Mount struct {
+	// Volume is a named volume; HostPath a bind mount. One is set.
+	Volume   string
+	HostPath string
+	Target   string
+	Role     string // RoleData or RoleCache
+}
+
+// Source is the volume name or host path.
+func (m Mount) Source() string {
+	if m.Volume != "" {
+		return m.Volume
+	}
+	return m.HostPath
+}
+
+// PortBinding publishes ContainerPort on HostIP:HostPort.
+type PortBinding struct {
+	HostIP        string
+	HostPort      int
+	ContainerPort int
+}
+
+// For derives the container of a deployment. revision is the Alembic head
+// the release migrates to ("" when unknown, as for dev tags).
+func For(d config.Deployment, revision string) Container {
+	c := Container{
+		Name:    d.ContainerName,
+		Image:   d.ImageRef(),
+		Args:    append([]config.Value(nil), d.Args...),
+		Restart: d.Restart,
+		Port: PortBinding{
+			HostIP:        d.ListenAddress,
+			HostPort:      d.Port,
+			ContainerPort: d.ContainerPort,
+		},
+	}
+	c.Mounts = append(c.Mounts, mountOf(d.Data, DataDir, RoleData))
+	if d.Cache != nil {
+		c.Mounts = append(c.Mounts, mountOf(*d.Cache, d.Cache.Path, RoleCache))
+		if !strings.HasPrefix(d.Cache.Path, DataDir+"/") {
+			// v0.x: the cache lives outside the data dir and GPUStack is told where.
+			c.Args = append(c.Args, config.Value{S: "--cache-dir"}, config.Value{S: d.Cache.Path})
+		}
+	}
+	names := make([]string, 0, len(d.Env))
+	for name := range d.Env {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c.Env = append(c.Env, EnvVar{Name: name, Value: d.Env[name]})
+	}
+	c.Labels = map[string]string{}
+	for k, v := range d.Labels {
+		c.Labels[k] = v
+	}
+	c.Labels[LabelDeployment] = d.Name
+	c.Labels[LabelRole] = RoleServer
+	c.Labels[LabelVersion] = d.ImageTag()
+	c.Labels[LabelRevision] = revision
+	c.Labels[LabelEnvKeys] = strings.Join(names, ",")
+	c.Labels[LabelConfigHash] = c.hash()
+	return c
+}
+
+func mountOf(v config.Volume, target, role string) Mount {
+	return Mount{Volume: v.Name, HostPath: v.HostPath, Target: target, Role: role}
+}
+
+// hash covers everything that requires a new container when it changes.
+// Sensitive values are included so that a changed secret replaces the
+// container; the hash only ever lands in a label on the engine, which holds
+// the secret itself in the container's environment.
+func (c Container) hash() string {
+	h := sha256.New()
+	field := func(parts ...string) {
+		for _, p := range parts {
+			h.Write([]byte(strconv.Itoa(len(p))))
+			h.Write([]byte{':'})
+			h.Write([]byte(p))
+		}
+		h.Write([]byte{'\n'})
+	}
+	field("v1", c.Name, c.Image, c.Restart)
+	for _, a := range c.Args {
+		field("arg", a.S)
+	}
+	for _, e := range c.Env {
+		field("env", e.Name, e.Value.S)
+	}
+	for _, m := range c.Mounts {
+		field("mount", m.Volume, m.HostPath, m.Target)
+	}
+	field("port", c.Port.HostIP, strconv.Itoa(c.Port.HostPort), strconv.Itoa(c.Port.ContainerPort))
+	keys := make([]string, 0, len(c.Labels))
+	for k := range c.Labels {
+		if k != LabelConfigHash {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		field("label", k, c.Labels[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Hash returns the configuration hash stored in LabelConfigHash.
+func (c Container) Hash() string { return c.Labels[LabelConfigHash] }
+
+// ArgStrings returns the arguments as passed to the engine.
+func (c Container) ArgStrings() []string {
+	out := make([]string, len(c.Args))
+	for i, a := range c.Args {
+		out[i] = a.S
+	}
+	return out
+}
+
+// EnvStrings returns NAME=value pairs as passed to the engine.
+func (c Container) EnvStrings() []string {
+	out := make([]string, len(c.Env))
+	for i, e := range c.Env {
+		out[i] = e.Name + "=" + e.Value.S
+	}
+	return out
+}
+
+// Describe renders the arguments for humans, hiding sensitive values.
+func (c Container) Describe() string {
+	parts := make([]string, len(c.Args))
+	for i, a := range c.Args {
+		parts[i] = a.String()
+	}
+	return fmt.Sprintf("%s %s", c.Image, strings.Join(parts, " "))
+}
