@@ -214,8 +214,8 @@ func (c *Catalog) FirstReleaseWith(rev string) (Release, bool) {
 	return Release{}, false
 }
 
-// LatestFinal returns the newest final release of the given major.minor line
-// (e.g. "v0.7" or "latest" for the newest of all), used to explain floating tags.
+// LatestFinal returns the newest final release, the one "latest" points at,
+// used to explain floating tags.
 func (c *Catalog) LatestFinal() Release {
 	for i := len(c.releases) - 1; i >= 0; i-- {
 		if !c.releases[i].Prerelease() {

@@ -572,6 +572,22 @@ func TestWithFile(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "released revision that was known from dev images",
+			body: `{"revisions": [{"id": "d5e8f1a2b3c4", "down": "367a3982fcde", "message": "released at last", "first_tag": "v2.3.0"}],
+				"releases": [{"tag": "v2.3.0", "head": "d5e8f1a2b3c4", "engine": "embedded-postgresql", "variants": [""]}]}`,
+			check: func(t *testing.T, c *Catalog) {
+				if _, ok := c.DevRevision("d5e8f1a2b3c4"); ok {
+					t.Error("d5e8f1a2b3c4 is still listed as dev-only")
+				}
+				if r, ok := c.Revision("d5e8f1a2b3c4"); !ok || r.Index() != 33 {
+					t.Errorf("Revision(d5e8f1a2b3c4) = %d, %v", r.Index(), ok)
+				}
+				if _, ok := c.DevRevision("a7c1b20f9d3e"); !ok {
+					t.Error("other dev revisions lost")
+				}
+			},
+		},
 		{name: "duplicate tag", body: `{"releases": [{"tag": "v2.2.3", "head": "c4d7e8f9a0b1", "engine": "embedded-postgresql"}]}`, wantErr: "release v2.2.3 listed twice"},
 		{name: "broken chain", body: `{"revisions": [{"id": "f1a2b3c4d5e6", "down": "c4d7e8f9a0b1", "message": "fork"}]}`, wantErr: `down revision "c4d7e8f9a0b1", want "367a3982fcde"`},
 		{name: "revision already known", body: `{"revisions": [{"id": "c45e397531d1", "down": "367a3982fcde"}]}`, wantErr: "listed twice"},

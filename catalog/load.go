@@ -46,7 +46,9 @@ func Parse(data []byte) (*Catalog, error) {
 
 // WithFile returns a copy of c extended by the catalog file at path: its
 // releases and revisions are added after c's, and a release already in c
-// must not appear again. Revisions must continue c's chain.
+// must not appear again. Revisions must continue c's chain. A revision c
+// only knew from dev images leaves the dev list when the file puts it on
+// the chain, since an id first seen on main can ship in a later release.
 func (c *Catalog) WithFile(path string) (*Catalog, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -64,7 +66,7 @@ func (c *Catalog) WithFile(path string) (*Catalog, error) {
 	merged := File{
 		Releases:     append(c.Releases(), extra.Releases...),
 		Revisions:    append(append([]Revision(nil), c.revisions...), extra.Revisions...),
-		DevRevisions: append(c.devList(), extra.DevRevisions...),
+		DevRevisions: append(c.devListExcept(extra.Revisions), extra.DevRevisions...),
 	}
 	out, err := build(merged)
 	if err != nil {
@@ -73,10 +75,20 @@ func (c *Catalog) WithFile(path string) (*Catalog, error) {
 	return out, nil
 }
 
-func (c *Catalog) devList() []DevRevision {
+func (c *Catalog) devList() []DevRevision { return c.devListExcept(nil) }
+
+// devListExcept returns the dev revisions sorted by id, leaving out those
+// that appear in released.
+func (c *Catalog) devListExcept(released []Revision) []DevRevision {
+	skip := make(map[string]bool, len(released))
+	for _, r := range released {
+		skip[r.ID] = true
+	}
 	out := make([]DevRevision, 0, len(c.dev))
 	for _, d := range c.dev {
-		out = append(out, d)
+		if !skip[d.ID] {
+			out = append(out, d)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
