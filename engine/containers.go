@@ -34,7 +34,7 @@ func (c *Client) CreateContainer(ctx context.Context, s spec.Container) (string,
 		},
 	}
 	for _, m := range s.Mounts {
-		host.Mounts = append(host.Mounts, mountFor(m.Volume, m.HostPath, m.Target, false))
+		addMount(host, m.Volume, m.HostPath, m.Target, false)
 	}
 	resp, err := c.api.ContainerCreate(ctx, cfg, host, nil, nil, s.Name)
 	if err != nil {
@@ -43,11 +43,19 @@ func (c *Client) CreateContainer(ctx context.Context, s spec.Container) (string,
 	return resp.ID, nil
 }
 
-func mountFor(volume, hostPath, target string, readOnly bool) mount.Mount {
+// addMount mounts a named volume, or binds a host directory. Host
+// directories go through Binds, not Mounts, because only Binds makes the
+// engine create a missing directory (API 1.41 has no CreateMountpoint).
+func addMount(host *container.HostConfig, volume, hostPath, target string, readOnly bool) {
 	if volume != "" {
-		return mount.Mount{Type: mount.TypeVolume, Source: volume, Target: target, ReadOnly: readOnly}
+		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeVolume, Source: volume, Target: target, ReadOnly: readOnly})
+		return
 	}
-	return mount.Mount{Type: mount.TypeBind, Source: hostPath, Target: target, ReadOnly: readOnly}
+	bind := hostPath + ":" + target
+	if readOnly {
+		bind += ":ro"
+	}
+	host.Binds = append(host.Binds, bind)
 }
 
 // StartContainer starts a created or stopped container.
@@ -82,6 +90,15 @@ func (c *Client) RemoveContainer(ctx context.Context, id string) error {
 func (c *Client) RenameContainer(ctx context.Context, id, name string) error {
 	if err := c.api.ContainerRename(ctx, id, name); err != nil {
 		return fmt.Errorf("rename container %s to %s: %w", short(id), name, err)
+	}
+	return nil
+}
+
+// SetRestartPolicy changes the restart policy of a container.
+func (c *Client) SetRestartPolicy(ctx context.Context, id, policy string) error {
+	_, err := c.api.ContainerUpdate(ctx, id, container.UpdateConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(policy)}})
+	if err != nil {
+		return fmt.Errorf("set restart policy of %s to %s: %w", short(id), policy, err)
 	}
 	return nil
 }

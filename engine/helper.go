@@ -58,26 +58,21 @@ func (c *Client) ensureHelperImage(ctx context.Context) error {
 	return nil
 }
 
-// Helper is a created, never started container that mounts volumes so that
-// files can be copied in and out of them through the Engine API.
-type Helper struct {
-	ID string
-	c  *Client
-}
-
-// NewHelper creates a helper container with the given mounts. The caller
-// must Remove it; deployment labels it with the deployment it serves.
-func (c *Client) NewHelper(ctx context.Context, deployment string, mounts ...HelperMount) (*Helper, error) {
+// CreateHelper creates a container that is never started and mounts the
+// given volumes, so that files can be copied in and out of them through the
+// Engine API. deployment labels it with the deployment it serves. The caller
+// removes it with RemoveContainer.
+func (c *Client) CreateHelper(ctx context.Context, deployment string, mounts ...HelperMount) (string, error) {
 	if err := c.ensureHelperImage(ctx); err != nil {
-		return nil, err
+		return "", err
 	}
 	suffix := make([]byte, 4)
 	if _, err := rand.Read(suffix); err != nil {
-		return nil, fmt.Errorf("helper name: %w", err)
+		return "", fmt.Errorf("helper name: %w", err)
 	}
 	host := &container.HostConfig{}
 	for _, m := range mounts {
-		host.Mounts = append(host.Mounts, mountFor(m.Volume, m.HostPath, m.Target, m.ReadOnly))
+		addMount(host, m.Volume, m.HostPath, m.Target, m.ReadOnly)
 	}
 	cfg := &container.Config{
 		Image: HelperImage,
@@ -89,10 +84,7 @@ func (c *Client) NewHelper(ctx context.Context, deployment string, mounts ...Hel
 	name := "gpustack-deploy-helper-" + hex.EncodeToString(suffix)
 	resp, err := c.api.ContainerCreate(ctx, cfg, host, nil, nil, name)
 	if err != nil {
-		return nil, fmt.Errorf("create helper container: %w", err)
+		return "", fmt.Errorf("create helper container: %w", err)
 	}
-	return &Helper{ID: resp.ID, c: c}, nil
+	return resp.ID, nil
 }
-
-// Remove deletes the helper container; its volumes stay.
-func (h *Helper) Remove(ctx context.Context) error { return h.c.RemoveContainer(ctx, h.ID) }

@@ -1,0 +1,293 @@
+package backup
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	// Registers the "sqlite3" driver.
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/gpustack-deploy/gpustack-deploy/schema"
+)
+
+// SecretFiles are the small files next to the database that a restore
+// needs to keep workers and sessions valid.
+var SecretFiles = []string{"token", "jwt_secret_key"}
+
+// Store is the backup directory of one deployment: <backup.dir>/<deployment>.
+type Store struct {
+	Dir string
+}
+
+// Open returns the store for a deployment under dir, creating it with mode
+// 0700. It refuses a directory other users can write to.
+func Open(dir, deployment string) (*Store, error) {
+	path := filepath.Join(dir, deployment)
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("create backup directory: %w", err)
+	}
+	for _, p := range []string{dir, path} {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("backup directory: %w", err)
+		}
+		if st.Mode().Perm()&0o022 != 0 {
+			return nil, fmt.Errorf("backup directory %s is writable by other users (mode %v); run chmod go-w %s", p, st.Mode().Perm(), p)
+		}
+	}
+	s := &Store{Dir: path}
+	s.removeStaleTemp()
+	return s, nil
+}
+
+// removeStaleTemp deletes half-written backups left by an interrupted run.
+// They were never renamed into place, so no listed backup is touched.
+func (s *Store) removeStaleTemp() {
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			os.RemoveAll(filepath.Join(s.Dir, e.Name()))
+		}
+	}
+}
+
+// Check verifies a finished backup database before it is accepted: it must
+// be stamped with the expected revision and pass the schema probe.
+type Check func(snap *schema.Snapshot) error
+
+// Create turns the raw files copied out of a stopped container (raw holds
+// database.db and maybe its -wal and -shm, plus SecretFiles) into a
+// verified backup. The WAL is folded into one self-contained file with
+// VACUUM INTO; the result must pass integrity_check and check.
+func (s *Store) Create(raw string, m Manifest, check Check) (*Manifest, error) {
+	m.Format = ManifestFormat
+	if m.ID == "" {
+		m.ID = NewID(m.Created, m.Revision)
+	}
+	final := filepath.Join(s.Dir, m.ID)
+	if _, err := os.Stat(final); err == nil {
+		return nil, fmt.Errorf("backup %s exists already", m.ID)
+	}
+	tmp := final + ".tmp"
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", tmp, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	db := filepath.Join(tmp, DatabaseName)
+	if err := vacuumInto(filepath.Join(raw, DatabaseName), db); err != nil {
+		return nil, err
+	}
+	snap, err := schema.Inspect(db, schema.Options{Integrity: true, CountRows: true})
+	if err != nil {
+		return nil, fmt.Errorf("verify backup: %w", err)
+	}
+	if snap.Revision != m.Revision {
+		return nil, fmt.Errorf("verify backup: revision read back is %q, want %q", snap.Revision, m.Revision)
+	}
+	if check != nil {
+		if err := check(snap); err != nil {
+			return nil, fmt.Errorf("verify backup: %w", err)
+		}
+	}
+	m.Rows, m.Verified = snap.Rows, true
+	names := []string{DatabaseName}
+	for _, name := range SecretFiles {
+		found, err := copyIfPresent(filepath.Join(raw, name), filepath.Join(tmp, name))
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		f, err := hashFile(filepath.Join(tmp, name))
+		if err != nil {
+			return nil, err
+		}
+		m.Files = append(m.Files, f)
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	if err := writeFileSync(filepath.Join(tmp, ManifestName), append(data, '\n')); err != nil {
+		return nil, err
+	}
+	if err := syncPath(tmp); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return nil, fmt.Errorf("move backup into place: %w", err)
+	}
+	ok = true
+	if err := syncPath(s.Dir); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// NewID names a backup by its UTC creation time and revision.
+func NewID(t time.Time, revision string) string {
+	rev := revision
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev == "" {
+		rev = "empty"
+	}
+	return t.UTC().Format("20060102T150405.000Z") + "-" + rev
+}
+
+func vacuumInto(src, dst string) error {
+	// Read-write so that SQLite folds a -wal beside the copy into the result.
+	conn, err := sql.Open("sqlite3", "file:"+src+"?_busy_timeout=5000")
+	if err != nil {
+		return fmt.Errorf("open copied database: %w", err)
+	}
+	defer conn.Close()
+	conn.SetMaxOpenConns(1)
+	if _, err := conn.Exec(`VACUUM INTO ?`, dst); err != nil {
+		return fmt.Errorf("write self-contained copy: %w", err)
+	}
+	if err := os.Chmod(dst, 0o600); err != nil {
+		return fmt.Errorf("write self-contained copy: %w", err)
+	}
+	return syncPath(dst)
+}
+
+func copyIfPresent(src, dst string) (bool, error) {
+	in, err := os.Open(src)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", src, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return false, fmt.Errorf("write %s: %w", dst, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return false, fmt.Errorf("write %s: %w", dst, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return false, fmt.Errorf("sync %s: %w", dst, err)
+	}
+	return true, out.Close()
+}
+
+// List returns the store's backups, newest first. Directories without a
+// readable manifest are skipped.
+func (s *Store) List() ([]Manifest, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("list backups: %w", err)
+	}
+	var out []Manifest
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		m, err := readManifest(filepath.Join(s.Dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.After(out[j].Created)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out, nil
+}
+
+// Path is the directory of backup id.
+func (s *Store) Path(id string) string { return filepath.Join(s.Dir, id) }
+
+// Get reads one backup's manifest.
+func (s *Store) Get(id string) (Manifest, error) {
+	if id == "" || strings.ContainsAny(id, `/\`) || strings.HasPrefix(id, ".") {
+		return Manifest{}, fmt.Errorf("invalid backup id %q", id)
+	}
+	m, err := readManifest(s.Path(id))
+	if err != nil {
+		return Manifest{}, fmt.Errorf("backup %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// Verify checks a backup as it is on disk now: every file's size and
+// sha256 match the manifest and the database passes integrity_check.
+func (s *Store) Verify(m Manifest) error {
+	for _, f := range m.Files {
+		got, err := hashFile(filepath.Join(s.Path(m.ID), f.Name))
+		if err != nil {
+			return fmt.Errorf("backup %s: %w", m.ID, err)
+		}
+		if got.Size != f.Size || got.SHA256 != f.SHA256 {
+			return fmt.Errorf("backup %s: %s does not match its manifest (sha256 %s…, want %s…): the file was changed or damaged",
+				m.ID, f.Name, got.SHA256[:12], f.SHA256[:12])
+		}
+	}
+	snap, err := schema.Inspect(filepath.Join(s.Path(m.ID), DatabaseName), schema.Options{Integrity: true})
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", m.ID, err)
+	}
+	if snap.Revision != m.Revision {
+		return fmt.Errorf("backup %s: revision %q, manifest says %q", m.ID, snap.Revision, m.Revision)
+	}
+	return nil
+}
+
+// Prune deletes backups beyond the newest keep. The newest backup of
+// protectRevision (the revision deployed now) is always kept, even when it
+// is older than the others. It returns the ids it removed.
+func (s *Store) Prune(keep int, protectRevision string) ([]string, error) {
+	if keep < 1 {
+		return nil, fmt.Errorf("prune: keep must be at least 1, got %d", keep)
+	}
+	list, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	protected := ""
+	for _, m := range list {
+		if m.Verified && m.Revision == protectRevision {
+			protected = m.ID
+			break
+		}
+	}
+	var removed []string
+	for i, m := range list {
+		if i < keep || m.ID == protected {
+			continue
+		}
+		if err := os.RemoveAll(s.Path(m.ID)); err != nil {
+			return removed, fmt.Errorf("prune backup %s: %w", m.ID, err)
+		}
+		removed = append(removed, m.ID)
+	}
+	return removed, nil
+}

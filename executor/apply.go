@@ -1,0 +1,187 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gpustack-deploy/gpustack-deploy/backup"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
+)
+
+// run is the state of one deployment's apply.
+type run struct {
+	x   *Executor
+	eng Engine
+	d   config.Deployment
+	pd  plan.Deployment
+	j   *Journal
+	res *Result
+
+	backup     *backup.Manifest
+	previousID string // the container kept aside by a replace
+	stoppedID  string // the container stopped for the backup
+	currentID  string // the container created or started by this apply
+}
+
+func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment) (Result, error) {
+	res := Result{Deployment: d.Name}
+	lock, err := AcquireLock(x.StateDir, d.Name, x.now())
+	if err != nil {
+		return res, err
+	}
+	defer lock.Release()
+	if lock.Stale != "" {
+		res.Notes = append(res.Notes, lock.Stale)
+		x.printf("%s: %s", d.Name, lock.Stale)
+	}
+	j, interrupted, err := OpenJournal(x.StateDir, d.Name, x.now)
+	if err != nil {
+		return res, err
+	}
+	defer j.Close()
+	if interrupted != "" {
+		note := "the previous apply was interrupted (" + interrupted + "); this run continues from what the engine shows now"
+		res.Notes = append(res.Notes, note)
+		x.printf("%s: %s", d.Name, note)
+	}
+	r := &run{x: x, eng: eng, d: d, pd: pd, j: j, res: &res}
+	j.Begin(pd)
+	err = r.actions(ctx)
+	j.End(err)
+	return res, err
+}
+
+func (r *run) actions(ctx context.Context) error {
+	for i, a := range r.pd.Actions {
+		r.x.printf("%s: %s %s %s", r.d.Name, a.Kind.Symbol(), a.Kind, a.Subject)
+		r.j.Step(i, a, "started", "")
+		err := r.action(ctx, a)
+		if err != nil {
+			r.j.Step(i, a, "failed", err.Error())
+			return r.fail(ctx, a, err)
+		}
+		r.j.Step(i, a, "done", r.res.Backup)
+	}
+	return nil
+}
+
+func (r *run) action(ctx context.Context, a plan.Action) error {
+	switch a.Kind {
+	case plan.ActionPullImage:
+		return r.eng.PullImage(ctx, a.Subject, r.x.Out, r.x.TTY)
+	case plan.ActionCreateVolume:
+		return r.createVolume(ctx, a.Subject)
+	case plan.ActionBackupDatabase:
+		return r.backupDatabase(ctx, a)
+	case plan.ActionCreateContainer:
+		return r.createContainer(ctx)
+	case plan.ActionReplaceContainer:
+		return r.replaceContainer(ctx)
+	case plan.ActionStartContainer:
+		return r.startExisting(ctx)
+	case plan.ActionMigrate:
+		// GPUStack migrates when it starts; Verify checks the result.
+		return nil
+	case plan.ActionVerify:
+		if err := r.verify(ctx); err != nil {
+			return err
+		}
+		r.res.Verified = true
+		return r.eng.SetRestartPolicy(ctx, r.currentID, r.d.Restart)
+	case plan.ActionRemovePrevious:
+		return r.removePrevious(ctx)
+	default:
+		return fmt.Errorf("unknown action %d", int(a.Kind))
+	}
+}
+
+func (r *run) createVolume(ctx context.Context, name string) error {
+	role := spec.RoleData
+	if r.d.Cache != nil && r.d.Cache.Name == name {
+		role = spec.RoleCache
+	}
+	return r.eng.CreateVolume(ctx, name, map[string]string{spec.LabelDeployment: r.d.Name, spec.LabelRole: role})
+}
+
+// createContainer creates and starts the container. Until it is verified
+// it runs without a restart policy: a GPUStack whose migration failed exits
+// 0, and the engine would otherwise start it again and again on the damaged
+// database. A container kept aside by an interrupted replace becomes the
+// one to go back to.
+func (r *run) createContainer(ctx context.Context) error {
+	if r.previousID == "" {
+		aside, err := r.eng.InspectContainer(ctx, r.d.ContainerName+observe.PreviousSuffix)
+		if err != nil {
+			return err
+		}
+		if aside != nil && aside.Labels[spec.LabelDeployment] == r.d.Name {
+			r.previousID = aside.ID
+		}
+	}
+	s := spec.For(r.d, r.pd.Target.Revision)
+	s.Restart = "no"
+	id, err := r.eng.CreateContainer(ctx, s)
+	if err != nil {
+		return err
+	}
+	r.currentID = id
+	return r.eng.StartContainer(ctx, id)
+}
+
+// replaceContainer stops the old container, keeps it aside under another
+// name so that a failed upgrade can return to it, and starts the new one.
+func (r *run) replaceContainer(ctx context.Context) error {
+	old, err := r.eng.InspectContainer(ctx, r.d.ContainerName)
+	if err != nil {
+		return err
+	}
+	if old == nil {
+		return r.createContainer(ctx)
+	}
+	if err := r.eng.StopContainer(ctx, old.ID, r.x.grace()); err != nil {
+		return err
+	}
+	aside := r.d.ContainerName + observe.PreviousSuffix
+	if stale, err := r.eng.InspectContainer(ctx, aside); err != nil {
+		return err
+	} else if stale != nil && stale.ID != old.ID {
+		// An earlier interrupted replace kept a container aside and the
+		// plan has moved past it: the one that ran until now is newer.
+		if err := r.eng.RemoveContainer(ctx, stale.ID); err != nil {
+			return err
+		}
+	}
+	if err := r.eng.RenameContainer(ctx, old.ID, aside); err != nil {
+		return err
+	}
+	r.previousID = old.ID
+	return r.createContainer(ctx)
+}
+
+func (r *run) startExisting(ctx context.Context) error {
+	ct, err := r.eng.InspectContainer(ctx, r.d.ContainerName)
+	if err != nil {
+		return err
+	}
+	if ct == nil {
+		return errors.New("the container disappeared after planning; run plan again")
+	}
+	r.currentID = ct.ID
+	return r.eng.StartContainer(ctx, ct.ID)
+}
+
+func (r *run) removePrevious(ctx context.Context) error {
+	aside := r.d.ContainerName + observe.PreviousSuffix
+	ct, err := r.eng.InspectContainer(ctx, aside)
+	if err != nil || ct == nil {
+		return err
+	}
+	if ct.Labels[spec.LabelDeployment] != r.d.Name {
+		return fmt.Errorf("container %s is not ours; left in place", aside)
+	}
+	return r.eng.RemoveContainer(ctx, ct.ID)
+}

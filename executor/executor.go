@@ -1,0 +1,136 @@
+// Package executor carries out a plan on the Docker hosts, action by
+// action, and proves the result: it waits for GPUStack to answer, watches
+// its log for migration failures (whose exit code cannot be trusted before
+// v2.1.1), checks /version, the stamped revision and the schema probe, and
+// goes back to the previous container and the pre-upgrade backup when the
+// new version fails. Every apply holds a per-deployment lock and writes a
+// journal, so an interrupted apply is detected and a re-run converges.
+//
+// The executor does not decide what to do: that is the plan's job. It only
+// refuses to run a plan that carries refusals.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/catalog"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/engine"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
+)
+
+// Engine is what the executor needs from one Docker host.
+type Engine interface {
+	InspectContainer(ctx context.Context, ref string) (*engine.Container, error)
+	InspectImage(ctx context.Context, ref string) (*engine.Image, error)
+	PullImage(ctx context.Context, ref string, w io.Writer, tty bool) error
+	CreateVolume(ctx context.Context, name string, labels map[string]string) error
+	CreateContainer(ctx context.Context, s spec.Container) (string, error)
+	StartContainer(ctx context.Context, id string) error
+	StopContainer(ctx context.Context, id string, grace time.Duration) error
+	RemoveContainer(ctx context.Context, id string) error
+	RenameContainer(ctx context.Context, id, name string) error
+	SetRestartPolicy(ctx context.Context, id, policy string) error
+	FollowLogs(ctx context.Context, id string, since time.Time) (<-chan string, error)
+	WaitExit(ctx context.Context, id string) (<-chan int64, <-chan error)
+	Logs(ctx context.Context, id string, tail string) ([]byte, error)
+	Stat(ctx context.Context, id, path string) (bool, int64, error)
+	CopyFile(ctx context.Context, id, src, dst string) (int64, error)
+	CopyIn(ctx context.Context, id, dir string, r io.Reader) error
+}
+
+var _ Engine = (*engine.Client)(nil)
+
+// Clock tells the time; tests inject a fixed one.
+type Clock func() time.Time
+
+// Executor applies plans.
+type Executor struct {
+	Engines map[string]Engine
+	Catalog *catalog.Catalog
+	// StateDir holds locks and journals (.gpustack-deploy next to the config).
+	StateDir string
+	// Out receives progress lines; TTY selects interactive pull progress.
+	Out io.Writer
+	TTY bool
+	Now Clock
+	// StopGrace is how long a stopping GPUStack gets before SIGKILL.
+	StopGrace time.Duration
+	// PollInterval is the /healthz polling period.
+	PollInterval time.Duration
+}
+
+// ErrRefused is returned when asked to apply a plan that carries refusals.
+var ErrRefused = errors.New("the plan has refusals; nothing was applied")
+
+// Result is what happened to one deployment.
+type Result struct {
+	Deployment string
+	// Backup is the id of the backup taken before the change, if any.
+	Backup string
+	// Verified is true when the new container passed every check.
+	Verified bool
+	// Failure describes why the new version was not accepted.
+	Failure *Failure
+	// RolledBack is true when the previous container and database are back.
+	RolledBack bool
+	// Notes are what the operator should read afterwards.
+	Notes []string
+}
+
+// Apply runs every deployment's actions. It stops at the first deployment
+// that fails and returns the results so far with the error.
+func (x *Executor) Apply(ctx context.Context, p *plan.Plan, desired *config.Desired) ([]Result, error) {
+	if p.Refused() {
+		return nil, ErrRefused
+	}
+	byName := map[string]config.Deployment{}
+	for _, d := range desired.Deployments {
+		byName[d.Name] = d
+	}
+	var results []Result
+	for _, pd := range p.Deployments {
+		d, ok := byName[pd.Name]
+		if !ok {
+			return results, fmt.Errorf("deployment %s is in the plan but not in the configuration", pd.Name)
+		}
+		if !pd.HasChanges() {
+			continue
+		}
+		eng, ok := x.Engines[pd.Host]
+		if !ok {
+			return results, fmt.Errorf("no connection to docker host %q", pd.Host)
+		}
+		res, err := x.applyDeployment(ctx, eng, d, pd)
+		results = append(results, res)
+		if err != nil {
+			return results, fmt.Errorf("apply %s: %w", pd.Name, err)
+		}
+	}
+	return results, nil
+}
+
+func (x *Executor) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now()
+}
+
+func (x *Executor) printf(format string, args ...any) {
+	if x.Out != nil {
+		fmt.Fprintf(x.Out, format+"\n", args...)
+	}
+}
+
+func (x *Executor) grace() time.Duration {
+	if x.StopGrace > 0 {
+		return x.StopGrace
+	}
+	return 30 * time.Second
+}

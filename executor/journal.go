@@ -1,0 +1,185 @@
+package executor
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+)
+
+// Record is one line of a deployment's journal.
+type Record struct {
+	Time   time.Time `json:"time"`
+	Event  string    `json:"event"` // begin, started, done, failed, end
+	Step   int       `json:"step,omitempty"`
+	Action string    `json:"action,omitempty"`
+	// Detail is the error of a failed step or the backup id of a done one.
+	Detail string `json:"detail,omitempty"`
+	// Target is the version the apply moves to (begin records).
+	Target string `json:"target,omitempty"`
+}
+
+// Journal appends the steps of an apply to
+// <state>/journal/<deployment>.jsonl, one synced line per event, so that a
+// crash leaves a trace of where it stopped.
+type Journal struct {
+	f   *os.File
+	now func() time.Time
+}
+
+// OpenJournal opens a deployment's journal. When the last apply recorded
+// in it began but never ended, interrupted describes where it stopped.
+func OpenJournal(stateDir, deployment string, now func() time.Time) (*Journal, string, error) {
+	dir := filepath.Join(stateDir, "journal")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("journal: %w", err)
+	}
+	path := filepath.Join(dir, deployment+".jsonl")
+	interrupted, err := lastUnfinished(path)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, "", fmt.Errorf("journal: %w", err)
+	}
+	return &Journal{f: f, now: now}, interrupted, nil
+}
+
+func lastUnfinished(path string) (string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	var begin, last *Record
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r Record
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue // a torn last line from a crash
+		}
+		switch r.Event {
+		case "begin":
+			rec := r
+			begin, last = &rec, &rec
+		case "end":
+			begin, last = nil, nil
+		default:
+			rec := r
+			last = &rec
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("journal: %w", err)
+	}
+	if begin == nil {
+		return "", nil
+	}
+	where := fmt.Sprintf("apply to %s began %s", begin.Target, begin.Time.Format(time.RFC3339))
+	if last != begin {
+		where += fmt.Sprintf("; last step: %s %s", last.Action, last.Event)
+	}
+	return where, nil
+}
+
+func (j *Journal) write(r Record) {
+	r.Time = j.now().UTC()
+	b, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	// The journal is a trace, not a source of truth: a failed write must
+	// not stop an apply that is otherwise fine.
+	if _, err := j.f.Write(append(b, '\n')); err == nil {
+		_ = j.f.Sync()
+	}
+}
+
+// Begin records the start of an apply.
+func (j *Journal) Begin(pd plan.Deployment) {
+	j.write(Record{Event: "begin", Target: pd.Target.Version})
+}
+
+// Step records an action's progress.
+func (j *Journal) Step(i int, a plan.Action, event, detail string) {
+	j.write(Record{Event: event, Step: i, Action: a.Kind.String(), Detail: detail})
+}
+
+// End records the end of an apply, successful or not.
+func (j *Journal) End(err error) {
+	r := Record{Event: "end"}
+	if err != nil {
+		r.Detail = err.Error()
+	}
+	j.write(r)
+}
+
+// Close closes the journal file.
+func (j *Journal) Close() error { return j.f.Close() }
+
+// Lock is a held per-deployment apply lock.
+type Lock struct {
+	f *os.File
+	// Stale describes a lock file left by a process that died holding it.
+	Stale string
+}
+
+type lockInfo struct {
+	PID     int       `json:"pid"`
+	Host    string    `json:"host"`
+	Started time.Time `json:"started"`
+}
+
+// AcquireLock takes <state>/locks/<deployment>.lock with flock. The kernel
+// drops the lock when its holder dies, so a lock file whose holder is gone
+// is reported as stale and taken over.
+func AcquireLock(stateDir, deployment string, now time.Time) (*Lock, error) {
+	dir := filepath.Join(stateDir, "locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	path := filepath.Join(dir, deployment+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	var held lockInfo
+	_ = json.NewDecoder(f).Decode(&held)
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another apply of %s is running (pid %d on %s since %s); wait for it to finish",
+				deployment, held.PID, held.Host, held.Started.Format(time.RFC3339))
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	l := &Lock{f: f}
+	if held.PID != 0 {
+		l.Stale = fmt.Sprintf("cleared a stale lock left by pid %d on %s (started %s), which ended without releasing it",
+			held.PID, held.Host, held.Started.Format(time.RFC3339))
+	}
+	host, _ := os.Hostname()
+	info, _ := json.Marshal(lockInfo{PID: os.Getpid(), Host: host, Started: now.UTC()})
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt(info, 0)
+		_ = f.Sync()
+	}
+	return l, nil
+}
+
+// Release empties the lock file and drops the lock.
+func (l *Lock) Release() {
+	_ = l.f.Truncate(0)
+	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	l.f.Close()
+}

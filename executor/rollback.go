@@ -1,0 +1,129 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/backup"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
+)
+
+// fail handles an action that did not succeed. When the deployment was
+// already changed it goes back: the failed container is stopped and its log
+// saved, the pre-upgrade backup is restored, and the previous container is
+// started again and checked. The returned error describes both.
+func (r *run) fail(ctx context.Context, a plan.Action, cause error) error {
+	var f *Failure
+	if !errors.As(cause, &f) {
+		f = &Failure{Kind: FailAction, Message: cause.Error()}
+	}
+	r.res.Failure = f
+	// Going back must finish even when the apply was interrupted.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.d.Health.Timeout+2*time.Minute)
+	defer cancel()
+	if r.currentID != "" {
+		r.collectLogs(ctx, f)
+	}
+	if r.currentID == "" && r.previousID == "" && r.stoppedID == "" {
+		return cause
+	}
+	if err := r.rollback(ctx); err != nil {
+		return fmt.Errorf("%w\nrollback failed: %v", cause, err)
+	}
+	r.res.RolledBack = true
+	return cause
+}
+
+// collectLogs stops the failed container and saves its whole log next to
+// the deployment's backups.
+func (r *run) collectLogs(ctx context.Context, f *Failure) {
+	if err := r.eng.StopContainer(ctx, r.currentID, r.x.grace()); err != nil {
+		r.res.Notes = append(r.res.Notes, "could not stop the failed container: "+err.Error())
+	}
+	out, err := r.eng.Logs(ctx, r.currentID, "all")
+	if err != nil {
+		r.res.Notes = append(r.res.Notes, "could not read the failed container's log: "+err.Error())
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	f.LogTail = lines
+	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
+	if err != nil {
+		r.res.Notes = append(r.res.Notes, "could not save the failed container's log: "+err.Error())
+		return
+	}
+	name := fmt.Sprintf("failed-%s-%s.log", r.x.now().UTC().Format("20060102T150405Z"), r.pd.Target.Version)
+	path := filepath.Join(store.Dir, name)
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		r.res.Notes = append(r.res.Notes, "could not save the failed container's log: "+err.Error())
+		return
+	}
+	f.LogFile = path
+}
+
+// rollback puts the deployment back as it was before this apply.
+func (r *run) rollback(ctx context.Context) error {
+	startedNew := r.currentID != "" && r.currentID != r.stoppedID && r.currentID != r.previousID
+	if startedNew {
+		if r.backup == nil {
+			// Without a backup the database may hold a half-applied
+			// migration; starting the old image on it could make it worse.
+			r.res.Notes = append(r.res.Notes, "no backup was taken (backup.before_upgrade = false): the failed container is kept stopped for inspection and the previous one is not started")
+			return nil
+		}
+		if err := r.restore(ctx, r.currentID); err != nil {
+			return err
+		}
+		if err := r.eng.RemoveContainer(ctx, r.currentID); err != nil {
+			return err
+		}
+		r.x.printf("%s: database restored from backup %s", r.d.Name, r.backup.ID)
+	}
+	back := r.previousID
+	if back == "" {
+		back = r.stoppedID
+	}
+	if back == "" {
+		return nil
+	}
+	if back == r.previousID {
+		if err := r.eng.RenameContainer(ctx, back, r.d.ContainerName); err != nil {
+			return err
+		}
+	}
+	if err := r.eng.StartContainer(ctx, back); err != nil {
+		return err
+	}
+	if err := r.waitHealthy(ctx, back); err != nil {
+		return fmt.Errorf("the previous container %s did not come back healthy: %w", r.d.ContainerName, err)
+	}
+	r.x.printf("%s: previous container %s (%s) is running again", r.d.Name, r.d.ContainerName, r.pd.Current.Version)
+	return nil
+}
+
+// restore copies the pre-upgrade backup into the data volume through the
+// stopped container id, which mounts it.
+func (r *run) restore(ctx context.Context, id string) error {
+	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
+	if err != nil {
+		return err
+	}
+	rc, err := store.Archive(*r.backup)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := r.eng.CopyIn(ctx, id, spec.DataDir, rc); err != nil {
+		return fmt.Errorf("restore backup %s: %w", r.backup.ID, err)
+	}
+	return nil
+}

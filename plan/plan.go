@@ -1,0 +1,264 @@
+// Package plan holds the values a plan is made of: typed actions with the
+// reason for each, refusals with their remedy, and warnings. The planner
+// computes them, the render package draws them, the executor carries them
+// out, and saved plans persist them, so every enum has explicit values.
+package plan
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gpustack-deploy/gpustack-deploy/catalog"
+)
+
+// FormatVersion is the version of the saved-plan and JSON format.
+const FormatVersion = 1
+
+// ActionKind is what an action does. Values are persisted in saved plans
+// and JSON output: each has an explicit number, never renumber.
+type ActionKind int
+
+const (
+	// ActionPullImage pulls the target image.
+	ActionPullImage ActionKind = 1
+	// ActionCreateVolume creates a named volume.
+	ActionCreateVolume ActionKind = 2
+	// ActionBackupDatabase stops the container and takes a verified backup.
+	ActionBackupDatabase ActionKind = 3
+	// ActionCreateContainer creates and starts the container.
+	ActionCreateContainer ActionKind = 4
+	// ActionReplaceContainer stops the container, keeps it aside, creates
+	// and starts the new one; the old one is removed after verification.
+	ActionReplaceContainer ActionKind = 5
+	// ActionStartContainer starts the existing, stopped container.
+	ActionStartContainer ActionKind = 6
+	// ActionMigrate is the schema migration GPUStack runs at start-up; the
+	// executor does not run it but checks its result.
+	ActionMigrate ActionKind = 7
+	// ActionVerify waits for health and checks version, revision and probe.
+	ActionVerify ActionKind = 8
+	// ActionRemovePrevious removes a container kept aside by an interrupted apply.
+	ActionRemovePrevious ActionKind = 9
+)
+
+var actionNames = map[ActionKind]string{
+	ActionPullImage:        "pull image",
+	ActionCreateVolume:     "create volume",
+	ActionBackupDatabase:   "back up database",
+	ActionCreateContainer:  "create container",
+	ActionReplaceContainer: "replace container",
+	ActionStartContainer:   "start container",
+	ActionMigrate:          "migrate database",
+	ActionVerify:           "verify",
+	ActionRemovePrevious:   "remove previous container",
+}
+
+func (k ActionKind) String() string {
+	if s, ok := actionNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("action(%d)", int(k))
+}
+
+// Symbol is the mark the rendered plan shows before the action.
+func (k ActionKind) Symbol() string {
+	switch k {
+	case ActionPullImage:
+		return "<="
+	case ActionCreateVolume, ActionCreateContainer:
+		return "+"
+	case ActionReplaceContainer:
+		return "-/+"
+	case ActionStartContainer:
+		return ">"
+	case ActionBackupDatabase:
+		return "*"
+	case ActionMigrate:
+		return "~"
+	case ActionVerify:
+		return "?"
+	case ActionRemovePrevious:
+		return "-"
+	default:
+		return " "
+	}
+}
+
+// IsChange reports whether the action changes something on the host.
+// Verify only reads; Migrate is carried out by GPUStack when the container
+// starts, so it never stands alone.
+func (k ActionKind) IsChange() bool { return k != ActionVerify && k != ActionMigrate }
+
+// Reason says why an action is planned. It is for the reader only; the
+// executor never branches on it. Values are persisted: never renumber.
+type Reason int
+
+const (
+	ReasonNone             Reason = 0
+	ReasonImageMissing     Reason = 1
+	ReasonPullAlways       Reason = 2
+	ReasonVolumeMissing    Reason = 3
+	ReasonNewDeployment    Reason = 4
+	ReasonVersionChanged   Reason = 5
+	ReasonConfigChanged    Reason = 6
+	ReasonContainerStopped Reason = 7
+	ReasonImageChanges     Reason = 8
+	ReasonRevisionBehind   Reason = 9
+	ReasonFreshDatabase    Reason = 10
+	ReasonContainerChanges Reason = 11
+	ReasonLeftover         Reason = 12
+	ReasonContainerMissing Reason = 13
+)
+
+var reasonTexts = map[Reason]string{
+	ReasonImageMissing:     "the image is not on the host",
+	ReasonPullAlways:       "policy pull = \"always\"",
+	ReasonVolumeMissing:    "the volume does not exist",
+	ReasonNewDeployment:    "the deployment has no container yet",
+	ReasonVersionChanged:   "the version changes",
+	ReasonConfigChanged:    "the configuration changed",
+	ReasonContainerStopped: "the container is not running",
+	ReasonImageChanges:     "the image changes, so the database must be saved first",
+	ReasonRevisionBehind:   "the database is behind the target release",
+	ReasonFreshDatabase:    "GPUStack creates the database at its first start",
+	ReasonContainerChanges: "a new container must prove it works",
+	ReasonLeftover:         "an interrupted apply left it behind",
+	ReasonContainerMissing: "the container was removed",
+}
+
+func (r Reason) String() string { return reasonTexts[r] }
+
+// Action is one step of a deployment's plan.
+type Action struct {
+	Kind   ActionKind `json:"kind"`
+	Reason Reason     `json:"reason"`
+	// Subject is what the action works on: an image reference, a volume,
+	// a container name, or for migrations the target revision.
+	Subject string `json:"subject"`
+	// Detail adds specifics to the reason ("args, env GPUSTACK_DEBUG").
+	Detail string `json:"detail,omitempty"`
+	// From and To are versions (replace) or revisions (migrate).
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// Steps are the revisions a migration crosses.
+	Steps []Step `json:"steps,omitempty"`
+}
+
+// Step is one revision a migration applies.
+type Step struct {
+	Revision string `json:"revision"`
+	Message  string `json:"message"`
+	FirstTag string `json:"first_tag"`
+}
+
+// Warning is something the reader should know; it does not block apply.
+type Warning struct {
+	Summary string `json:"summary"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// State summarises one side of a deployment for the reader.
+type State struct {
+	// Version is the image tag ("v0.5.1-cpu"); empty when nothing runs.
+	Version string `json:"version,omitempty"`
+	// Release is the catalog release the tag resolves to, if any.
+	Release   string `json:"release,omitempty"`
+	Image     string `json:"image,omitempty"`
+	Container string `json:"container,omitempty"`
+	Health    string `json:"health,omitempty"`
+	// Revision is the database revision (current) or the release head (target).
+	Revision string         `json:"revision,omitempty"`
+	Engine   catalog.Engine `json:"engine,omitempty"`
+	Database string         `json:"database,omitempty"`
+}
+
+// Deployment is the plan for one deployment.
+type Deployment struct {
+	Name     string    `json:"name"`
+	Host     string    `json:"host"`
+	Current  State     `json:"current"`
+	Target   State     `json:"target"`
+	Actions  []Action  `json:"actions"`
+	Refusals []Refusal `json:"refusals,omitempty"`
+	Warnings []Warning `json:"warnings,omitempty"`
+	// Tag is the target tag's classification.
+	Tag catalog.Tag `json:"tag"`
+}
+
+// HasChanges reports whether applying would change anything.
+func (d *Deployment) HasChanges() bool {
+	for _, a := range d.Actions {
+		if a.Kind.IsChange() {
+			return true
+		}
+	}
+	return false
+}
+
+// Action returns the first action of kind k, if planned.
+func (d *Deployment) Action(k ActionKind) (Action, bool) {
+	for _, a := range d.Actions {
+		if a.Kind == k {
+			return a, true
+		}
+	}
+	return Action{}, false
+}
+
+// Plan is the result of comparing the desired state with the observed one.
+type Plan struct {
+	FormatVersion int          `json:"format_version"`
+	Deployments   []Deployment `json:"deployments"`
+	// Observed is the fingerprint of the observation the plan was made from.
+	Observed string `json:"observed"`
+}
+
+// HasChanges reports whether any deployment would change.
+func (p *Plan) HasChanges() bool {
+	for i := range p.Deployments {
+		if p.Deployments[i].HasChanges() {
+			return true
+		}
+	}
+	return false
+}
+
+// Refused reports whether any deployment carries a refusal.
+func (p *Plan) Refused() bool {
+	for _, d := range p.Deployments {
+		if len(d.Refusals) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// String renders the plan compactly and deterministically; tests use it as
+// their oracle. Human output is the render package's job.
+func (p *Plan) String() string {
+	var b strings.Builder
+	for _, d := range p.Deployments {
+		fmt.Fprintf(&b, "%s@%s:\n", d.Name, d.Host)
+		for _, a := range d.Actions {
+			fmt.Fprintf(&b, "  %s %s", a.Kind, a.Subject)
+			if a.From != "" || a.To != "" {
+				fmt.Fprintf(&b, " (%s -> %s)", a.From, a.To)
+			}
+			if a.Reason != ReasonNone {
+				fmt.Fprintf(&b, " [%s", a.Reason)
+				if a.Detail != "" {
+					fmt.Fprintf(&b, ": %s", a.Detail)
+				}
+				b.WriteString("]")
+			}
+			b.WriteString("\n")
+		}
+		for _, r := range d.Refusals {
+			fmt.Fprintf(&b, "  REFUSED %s: %s\n", r.Code, r.Summary)
+		}
+		for _, w := range d.Warnings {
+			fmt.Fprintf(&b, "  WARNING %s\n", w.Summary)
+		}
+	}
+	return b.String()
+}

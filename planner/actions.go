@@ -1,0 +1,187 @@
+package planner
+
+import (
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+	"sort"
+	"strings"
+
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
+)
+
+const labelVersion = spec.LabelVersion
+
+// planActions lists the actions in the order apply runs them. A refused
+// deployment gets none: nothing of it will be applied.
+func (b *builder) planActions() {
+	if len(b.out.Refusals) > 0 {
+		return
+	}
+	desired := spec.For(b.d, b.t.head)
+	b.planImage()
+	b.planVolume(b.d.Data, b.od.Data)
+	if b.d.Cache != nil {
+		b.planVolume(*b.d.Cache, b.od.Cache)
+	}
+	if len(b.out.Refusals) > 0 {
+		b.out.Actions = []plan.Action{}
+		return
+	}
+	container := b.containerAction(desired)
+	backupAt := len(b.out.Actions)
+	migrates := false
+	if container != nil {
+		b.add(*container)
+		migrates = b.planMigration()
+		b.add(plan.Action{Kind: plan.ActionVerify, Reason: plan.ReasonContainerChanges, Subject: b.d.ContainerName, To: b.t.head})
+	}
+	db := b.od.Database
+	if b.d.Backup.BeforeUpgrade && container != nil && db.Status == observe.DBRead && db.Revision != "" &&
+		(migrates || b.versionChanges()) {
+		reason := plan.ReasonImageChanges
+		if migrates {
+			reason = plan.ReasonRevisionBehind
+		}
+		backup := plan.Action{Kind: plan.ActionBackupDatabase, Reason: reason, Subject: b.d.Data.Source(), From: db.Revision, Detail: b.d.Backup.Dir}
+		b.out.Actions = append(b.out.Actions[:backupAt], append([]plan.Action{backup}, b.out.Actions[backupAt:]...)...)
+	}
+	if b.od.Previous != nil {
+		if container != nil || b.od.Container.Health == "ok" {
+			b.add(plan.Action{Kind: plan.ActionRemovePrevious, Reason: plan.ReasonLeftover, Subject: b.od.Previous.Name})
+		} else {
+			b.warn("a container kept aside by an interrupted apply remains: "+b.od.Previous.Name,
+				"It is kept until the current container is verified healthy.")
+		}
+	}
+	if container == nil && b.od.Container != nil && b.od.Container.Health != "" && b.od.Container.Health != "ok" {
+		b.warn("the container runs but /healthz answers "+b.od.Container.Health, "")
+	}
+}
+
+func (b *builder) planImage() {
+	ref := b.d.ImageRef()
+	switch {
+	case b.d.Policy.Pull == config.PullAlways:
+		b.add(plan.Action{Kind: plan.ActionPullImage, Reason: plan.ReasonPullAlways, Subject: ref})
+	case b.od.Image != nil:
+	case b.d.Policy.Pull == config.PullNever:
+		b.refuse(refuseImageUnavailable(ref))
+	default:
+		b.add(plan.Action{Kind: plan.ActionPullImage, Reason: plan.ReasonImageMissing, Subject: ref})
+	}
+}
+
+func (b *builder) planVolume(v config.Volume, seen *observe.Volume) {
+	// Host directories are created by the engine when the container is.
+	if v.Name == "" || seen != nil {
+		return
+	}
+	b.add(plan.Action{Kind: plan.ActionCreateVolume, Reason: plan.ReasonVolumeMissing, Subject: v.Name})
+}
+
+// containerAction decides whether the container must be created, replaced
+// or started; nil when it is as desired and running.
+func (b *builder) containerAction(desired spec.Container) *plan.Action {
+	ct := b.od.Container
+	if ct == nil {
+		reason := plan.ReasonNewDeployment
+		if b.od.Database.Status == observe.DBRead {
+			reason = plan.ReasonContainerMissing
+		}
+		return &plan.Action{Kind: plan.ActionCreateContainer, Reason: reason, Subject: b.d.ContainerName, To: b.d.ImageTag()}
+	}
+	// A container whose restart policy is not the desired one was left by an
+	// apply interrupted between start and verification.
+	if ct.Labels[spec.LabelConfigHash] != desired.Hash() || ct.Restart != desired.Restart {
+		a := &plan.Action{Kind: plan.ActionReplaceContainer, Subject: b.d.ContainerName, From: b.out.Current.Version, To: b.d.ImageTag()}
+		if ct.Labels[labelVersion] != b.d.ImageTag() {
+			a.Reason = plan.ReasonVersionChanged
+		} else {
+			a.Reason, a.Detail = plan.ReasonConfigChanged, strings.Join(drift(desired, ct), ", ")
+		}
+		return a
+	}
+	if !ct.Running() {
+		return &plan.Action{Kind: plan.ActionStartContainer, Reason: plan.ReasonContainerStopped, Subject: b.d.ContainerName, Detail: ct.State}
+	}
+	return nil
+}
+
+// drift names what differs between the desired container and the observed
+// one, without revealing values. It explains a hash mismatch; it does not
+// decide anything.
+func drift(desired spec.Container, ct *observe.Container) []string {
+	var out []string
+	if strings.Join(desired.ArgStrings(), "\x00") != strings.Join(ct.Args, "\x00") {
+		out = append(out, "args")
+	}
+	have := map[string]string{}
+	for _, kv := range ct.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		have[k] = v
+	}
+	wanted := map[string]bool{}
+	for _, e := range desired.Env {
+		wanted[e.Name] = true
+		if v, ok := have[e.Name]; !ok || v != e.Value.S {
+			out = append(out, "env "+e.Name)
+		}
+	}
+	if keys := ct.Labels[spec.LabelEnvKeys]; keys != "" {
+		for _, k := range strings.Split(keys, ",") {
+			if !wanted[k] {
+				out = append(out, "env "+k+" (removed)")
+			}
+		}
+	}
+	if ct.Restart != desired.Restart {
+		out = append(out, "restart policy")
+	}
+	if !sameMounts(desired.Mounts, ct.Mounts) {
+		out = append(out, "volumes")
+	}
+	if len(ct.Ports) != 1 || ct.Ports[0].HostPort != desired.Port.HostPort || ct.Ports[0].ContainerPort != desired.Port.ContainerPort ||
+		normalIP(ct.Ports[0].HostIP) != normalIP(desired.Port.HostIP) {
+		out = append(out, "port")
+	}
+	for k, v := range desired.Labels {
+		if k != spec.LabelConfigHash && ct.Labels[k] != v {
+			out = append(out, "label "+k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sameMounts(want []spec.Mount, have []observe.Mount) bool {
+	if len(want) != len(have) {
+		return false
+	}
+	idx := map[string]string{}
+	for _, m := range have {
+		idx[m.Destination] = m.Source
+	}
+	for _, m := range want {
+		if idx[m.Target] != m.Source() {
+			return false
+		}
+	}
+	return true
+}
+
+func normalIP(ip string) string {
+	if ip == "" {
+		return "0.0.0.0"
+	}
+	return ip
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,178 @@
+package planner
+
+import (
+	"fmt"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+	"strings"
+
+	"github.com/gpustack-deploy/gpustack-deploy/catalog"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
+)
+
+// versionChanges reports whether apply would run another image than the
+// one whose container exists now (or start one where none exists).
+func (b *builder) versionChanges() bool {
+	ct := b.od.Container
+	return ct == nil || ct.Labels[labelVersion] != b.d.ImageTag() || ct.Image != b.d.ImageRef()
+}
+
+func (b *builder) checkDatabase() {
+	db := b.od.Database
+	switch db.Status {
+	case observe.DBAbsent:
+		return
+	case observe.DBUnknown:
+		if b.versionChanges() {
+			b.refuse(refuseUnreadable(db.Reason))
+		} else {
+			b.warn("the database could not be read", db.Reason)
+		}
+		return
+	case observe.DBUnsupported:
+		if b.t.engine == catalog.EngineSQLite {
+			b.refuse(refuseUnsupportedDatabase(b.d.ImageTag(), db.Reason+"; release "+b.d.ImageTag()+" uses SQLite and would start with an empty database"))
+		} else if b.versionChanges() {
+			b.refuse(refuseUnsupportedDatabase(b.d.ImageTag(), db.Reason+"; without reading it, no verified backup can be taken before the image changes"))
+		} else {
+			b.warn("the embedded PostgreSQL database is not inspected", db.Reason)
+		}
+		return
+	}
+	if b.t.engine == catalog.EngineEmbeddedPostgres {
+		b.refuse(refuseEraChange(b.d.ImageTag()))
+		return
+	}
+	if db.Revision == "" {
+		if len(db.Tables) > 1 || (len(db.Tables) == 1 && db.Tables["alembic_version"] == nil) {
+			b.refuse(refuseUnstamped(len(db.Tables)))
+		}
+		return
+	}
+	if dev, ok := b.cat.DevRevision(db.Revision); ok {
+		b.refuse(refuseDevRevision(db.Revision, dev.Note))
+		return
+	}
+	rev, ok := b.cat.Revision(db.Revision)
+	if !ok {
+		b.refuse(refuseUnknownRevision(db.Revision))
+		return
+	}
+	if missing := rev.Probe().Check(db.Tables); len(missing) > 0 {
+		b.refuse(refuseProbe(rev, missing))
+		return
+	}
+	if partial := b.partialNext(rev); len(partial) > 0 {
+		b.refuse(refusePartial(rev, partial))
+		return
+	}
+	if b.t.head == "" {
+		return
+	}
+	head, _ := b.cat.Revision(b.t.head)
+	if rev.Index() > head.Index() {
+		b.refuse(refuseAhead(rev, *b.t.release, b.releaseFor(rev)))
+	}
+}
+
+// releaseFor names the newest final release whose head is rev, or the first
+// that contains it.
+func (b *builder) releaseFor(rev catalog.Revision) string {
+	if rels := b.cat.ReleasesWithHead(rev.ID); len(rels) > 0 {
+		return rels[len(rels)-1].Tag
+	}
+	if rel, ok := b.cat.FirstReleaseWith(rev.ID); ok {
+		return rel.Tag
+	}
+	return rev.FirstTag
+}
+
+// partialNext returns the columns and tables of the revision after rev that
+// the database already has: the trace of a migration that half-applied
+// without stamping (#1084). The next start would fail on them.
+func (b *builder) partialNext(rev catalog.Revision) []string {
+	next, err := b.cat.Crossed(rev.ID, b.cat.Head().ID)
+	if err != nil || len(next) == 0 {
+		return nil
+	}
+	have := b.od.Database.Tables
+	before := rev.Probe()
+	var found []string
+	for _, table := range sortedKeys(next[0].Adds) {
+		cols, exists := have[table]
+		if !exists {
+			continue
+		}
+		if !before.Has(table, "") {
+			found = append(found, "table "+table)
+			continue
+		}
+		present := map[string]bool{}
+		for _, c := range cols {
+			present[c] = true
+		}
+		for _, c := range next[0].Adds[table] {
+			if present[c] && !before.Has(table, c) {
+				found = append(found, table+"."+c)
+			}
+		}
+	}
+	return found
+}
+
+func refusePartial(rev catalog.Revision, found []string) plan.Refusal {
+	return plan.Refusal{
+		Code:    plan.RefusePartialMigration,
+		Summary: fmt.Sprintf("the database is stamped %s but already has %s from the next revision", rev.ID, strings.Join(found, ", ")),
+		Detail: "A migration half-applied and was not stamped (SQLite DDL is not transactional, #1084); " +
+			"the next start fails with \"duplicate column name\" and the gap is never repaired.",
+		Remedy: "Restore the backup taken before the failed upgrade (`gpustack-deploy backups`), " +
+			"or redeploy with a fresh data volume keeping the model cache.",
+	}
+}
+
+// planMigration adds the migrate action and the hazard warnings of the
+// revisions it crosses. It reports whether the database will change.
+func (b *builder) planMigration() bool {
+	db := b.od.Database
+	if db.Status == observe.DBAbsent || (db.Status == observe.DBRead && db.Revision == "") {
+		b.add(plan.Action{Kind: plan.ActionMigrate, Reason: plan.ReasonFreshDatabase, Subject: b.headOrUnknown(), To: b.t.head})
+		return false
+	}
+	if db.Status != observe.DBRead {
+		return false
+	}
+	if b.t.head == "" {
+		if b.versionChanges() {
+			b.add(plan.Action{Kind: plan.ActionMigrate, Reason: plan.ReasonImageChanges, Subject: "unknown", From: db.Revision, To: "unknown"})
+			return true
+		}
+		return false
+	}
+	if db.Revision == b.t.head {
+		return false
+	}
+	steps, err := b.cat.Crossed(db.Revision, b.t.head)
+	if err != nil {
+		return false
+	}
+	a := plan.Action{Kind: plan.ActionMigrate, Reason: plan.ReasonRevisionBehind, Subject: b.t.head, From: db.Revision, To: b.t.head}
+	for _, r := range steps {
+		a.Steps = append(a.Steps, plan.Step{Revision: r.ID, Message: r.Message, FirstTag: r.FirstTag})
+		if r.DeletesRows != "" {
+			b.warn(fmt.Sprintf("revision %s deletes data", r.ID), r.DeletesRows)
+		}
+		if r.TouchesCache != "" {
+			b.warn(fmt.Sprintf("revision %s changes the model cache", r.ID),
+				r.TouchesCache+". Restoring only the database afterwards does not undo this.")
+		}
+	}
+	b.add(a)
+	return true
+}
+
+func (b *builder) headOrUnknown() string {
+	if b.t.head == "" {
+		return "unknown"
+	}
+	return b.t.head
+}
