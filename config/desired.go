@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/gpustack-deploy/gpustack-deploy/catalog"
 )
 
 // DefaultHost is the name of the Docker host a deployment runs on when the
@@ -27,6 +29,9 @@ type Deployment struct {
 	Version string
 	// Variant is the device suffix ("cpu"), empty for the default image.
 	Variant string
+	// Era is the database engine the image uses: the release's engine when
+	// the catalog knows Version, otherwise what the tag implies (see Era).
+	Era catalog.Engine
 	// Image is the repository, e.g. "gpustack/gpustack" or "quay.io/gpustack/gpustack".
 	Image string
 	// ContainerName is the Docker container name.

@@ -77,7 +77,7 @@ func (c *Client) CreateHelper(ctx context.Context, deployment string, mounts ...
 	cfg := &container.Config{
 		Image: HelperImage,
 		Labels: map[string]string{
-			LabelHelper:                    "helper",
+			LabelHelper:                     "helper",
 			"io.gpustack-deploy.deployment": deployment,
 		},
 	}

@@ -61,7 +61,9 @@ type Container struct {
 }
 
 // Running reports whether the container's process is up.
-func (c *Container) Running() bool { return c != nil && (c.State == "running" || c.State == "restarting") }
+func (c *Container) Running() bool {
+	return c != nil && (c.State == "running" || c.State == "restarting")
+}
 
 // Mount is one mount of a container.
 type Mount struct {
