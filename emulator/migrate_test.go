@@ -98,6 +98,10 @@ func TestFreshDatabaseAtEachRelease(t *testing.T) {
 			if n := rows(t, dir)["users"]; n != 1 {
 				t.Errorf("users = %d, want the admin only", n)
 			}
+			emulatorCmd(t, dir, nil, "seed", "--models", "2", "--instances", "2", "--users", "1")
+			if got := rows(t, dir); got["models"] != 2 || got["model_instances"] != 2 || got["users"] != 2 {
+				t.Errorf("seed at %s: %v", head, got)
+			}
 			wantVersionLine := strings.HasPrefix(rel, "v0.7")
 			if got := strings.Contains(log, "gpustack.cmd.start - INFO - GPUStack version: "+rel+" (e3b0c44)"); got != wantVersionLine {
 				t.Errorf("version line present=%v, want %v:\n%s", got, wantVersionLine, log)

@@ -22,9 +22,15 @@ const (
 	mainPackage  = "./cmd/gpustack-emulator"
 )
 
+// emulatorModules are the modules the emulator binary links besides this
+// one; TestEmulatorModules keeps the list honest. Only their lines of
+// go.mod and go.sum enter the hash, so unrelated dependency changes by
+// other packages do not rebuild the images.
+var emulatorModules = []string{"github.com/mattn/go-sqlite3"}
+
 // SourceHash hashes what the emulator binary is built from: the emulator
-// package (tests and this image package excluded), its main package,
-// go.mod, go.sum, the toolchain and the build flags.
+// package (tests and this image package excluded), its main package, the
+// go.mod/go.sum lines of its dependencies, the toolchain and build flags.
 func SourceHash(moduleRoot string) (string, error) {
 	var files []string
 	for _, dir := range []string{"emulator", "cmd/gpustack-emulator"} {
@@ -45,10 +51,20 @@ func SourceHash(moduleRoot string) (string, error) {
 			return "", fmt.Errorf("hash emulator sources: %w", err)
 		}
 	}
-	files = append(files, filepath.Join(moduleRoot, "go.mod"), filepath.Join(moduleRoot, "go.sum"))
 	sort.Strings(files)
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s/%s\x00", runtime.Version(), buildTags, buildLDFlags, runtime.GOOS, runtime.GOARCH)
+	for _, name := range []string{"go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join(moduleRoot, name))
+		if err != nil {
+			return "", fmt.Errorf("hash emulator sources: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "go ") || mentionsModule(line) {
+				fmt.Fprintf(h, "%s\x00", strings.TrimSpace(line))
+			}
+		}
+	}
 	for _, f := range files {
 		rel, _ := filepath.Rel(moduleRoot, f)
 		fmt.Fprintf(h, "%s\x00", filepath.ToSlash(rel))
@@ -64,6 +80,17 @@ func SourceHash(moduleRoot string) (string, error) {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+}
+
+func mentionsModule(line string) bool {
+	for _, f := range strings.Fields(line) {
+		for _, m := range emulatorModules {
+			if f == m {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cacheDir is where compiled binaries live, one directory per source hash.
@@ -104,7 +131,7 @@ func compile(ctx context.Context, moduleRoot, srcHash string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile emulator: the go toolchain is needed on PATH: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-tags", buildTags,
+	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-buildvcs=false", "-tags", buildTags,
 		"-ldflags", buildLDFlags, "-o", tmp.Name(), mainPackage)
 	cmd.Dir = moduleRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS=linux", "GOARCH="+runtime.GOARCH)

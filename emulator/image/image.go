@@ -21,6 +21,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 
@@ -68,11 +69,11 @@ func Build(ctx context.Context, cli client.APIClient, moduleRoot string, specs .
 			return err
 		}
 		buildHash := imageHash(srcHash, dockerfile)
-		current, err := labelOf(ctx, cli, spec.Ref, LabelBuild)
+		oldID, labels, err := inspect(ctx, cli, spec.Ref)
 		if err != nil {
 			return err
 		}
-		if current == buildHash {
+		if labels[LabelBuild] == buildHash {
 			continue
 		}
 		if binary == nil {
@@ -83,6 +84,11 @@ func Build(ctx context.Context, cli client.APIClient, moduleRoot string, specs .
 		dockerfile += fmt.Sprintf("LABEL %s=%q\n", LabelBuild, buildHash)
 		if err := buildImage(ctx, cli, spec.Ref, dockerfile, binary); err != nil {
 			return err
+		}
+		if oldID != "" && labels[LabelEmulator] == "true" {
+			// The replaced emulator image is now untagged. Removal fails
+			// harmlessly while a container or another tag still uses it.
+			cli.ImageRemove(ctx, oldID, image.RemoveOptions{PruneChildren: true})
 		}
 	}
 	return nil
@@ -130,18 +136,19 @@ func imageHash(srcHash, dockerfile string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func labelOf(ctx context.Context, cli client.APIClient, ref, label string) (string, error) {
+// inspect returns the ID and labels of ref's image, or "" if there is none.
+func inspect(ctx context.Context, cli client.APIClient, ref string) (string, map[string]string, error) {
 	info, err := cli.ImageInspect(ctx, ref)
 	if cerrdefs.IsNotFound(err) {
-		return "", nil
+		return "", nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("inspect image %s: %w", ref, err)
+		return "", nil, fmt.Errorf("inspect image %s: %w", ref, err)
 	}
 	if info.Config == nil {
-		return "", nil
+		return info.ID, nil, nil
 	}
-	return info.Config.Labels[label], nil
+	return info.ID, info.Config.Labels, nil
 }
 
 func buildImage(ctx context.Context, cli client.APIClient, ref, dockerfile string, binary []byte) error {

@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +55,19 @@ func TestDockerfile(t *testing.T) {
 	df, _ = Spec{Ref: "gpustack/gpustack:v0.5.1-rocm", Release: "v0.5.1"}.dockerfile()
 	if !strings.Contains(df, `ENTRYPOINT ["/root/.local/bin/gpustack", "start"]`) {
 		t.Errorf("rocm entrypoint:\n%s", df)
+	}
+}
+
+func TestEmulatorModules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{.Module.Path}}{{end}}", "../../cmd/gpustack-emulator").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	want := append([]string{"github.com/gpustack-deploy/gpustack-deploy"}, emulatorModules...)
+	for _, m := range strings.Fields(string(out)) {
+		if !slices.Contains(want, m) {
+			t.Errorf("the emulator links %s: add it to emulatorModules so the source hash covers it", m)
+		}
 	}
 }
 
