@@ -40,7 +40,7 @@ func (b *builder) planActions() {
 	if b.d.Backup.BeforeUpgrade && container != nil && db.Status == observe.DBRead && db.Revision != "" &&
 		(migrates || b.versionChanges()) {
 		reason := plan.ReasonImageChanges
-		if migrates {
+		if migrates && b.t.head != "" {
 			reason = plan.ReasonRevisionBehind
 		}
 		backup := plan.Action{Kind: plan.ActionBackupDatabase, Reason: reason, Subject: b.d.Data.Source(), From: db.Revision, Detail: b.d.Backup.Dir}

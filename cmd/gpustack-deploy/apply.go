@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/executor"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+	"github.com/gpustack-deploy/gpustack-deploy/render"
+)
+
+func runApply(ctx context.Context, s stdio, args []string) int {
+	var (
+		c           common
+		autoApprove bool
+	)
+	fs := newFlagSet("apply", "Change the deployments to match the files: backups first, then the new version, verified, or rolled back.",
+		"gpustack-deploy apply -f gpustack.hcl        # plan, confirm, apply\n  gpustack-deploy apply upgrade.plan          # apply a saved plan exactly", s)
+	c.register(fs)
+	fs.BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
+	if code, done := parse(fs, args, s); done {
+		return code
+	}
+	var saved *savedPlan
+	if fs.NArg() > 1 {
+		return errorf(s, "apply takes at most one saved plan file, got %d arguments", fs.NArg())
+	}
+	if fs.NArg() == 1 {
+		sp, err := loadSavedPlan(fs.Arg(0))
+		if err != nil {
+			return errorf(s, "%v", err)
+		}
+		saved = sp
+		if len(c.files) == 0 {
+			for _, f := range sp.Files {
+				c.files = append(c.files, f.Path)
+			}
+		}
+	}
+	l, ok := c.load(s)
+	if !ok {
+		return exitError
+	}
+	engines, closeAll, err := c.connect(ctx, l.desired)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	defer closeAll()
+	p, err := makePlan(ctx, engines, l)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	if saved != nil {
+		if why := staleReason(saved, p, l); why != "" {
+			return errorf(s, "the saved plan no longer applies: %s.\nNothing was changed. Run `gpustack-deploy plan --out FILE` again and review it.", why)
+		}
+	} else {
+		render.Plan(s.out, p)
+	}
+	if p.Refused() {
+		return exitError
+	}
+	if !p.HasChanges() {
+		if saved != nil {
+			fmt.Fprintln(s.out, render.Summary(p))
+		}
+		return exitOK
+	}
+	if saved == nil && !autoApprove && !confirm(s) {
+		fmt.Fprintln(s.err, "Apply cancelled; nothing was changed.")
+		return exitError
+	}
+	x := &executor.Executor{
+		Engines:  map[string]executor.Engine{},
+		Catalog:  l.catalog,
+		StateDir: c.state(),
+		Out:      s.out,
+		TTY:      s.tty,
+	}
+	for h, e := range engines {
+		x.Engines[h] = e
+	}
+	start := time.Now()
+	results, err := x.Apply(ctx, p, l.desired)
+	render.Results(s.out, results, time.Since(start))
+	if err != nil {
+		fmt.Fprintf(s.err, "\nError: %v\n", err)
+		return applyExitCode(results)
+	}
+	return exitOK
+}
+
+// staleReason says why a saved plan may not be applied, or "" when the
+// files and the hosts are exactly as when it was made.
+func staleReason(saved *savedPlan, fresh *plan.Plan, l *loaded) string {
+	now := configHashes(l)
+	if len(now) != len(saved.Files) {
+		return "the configuration files are not the ones the plan was made from"
+	}
+	for i := range now {
+		if now[i] != saved.Files[i] {
+			return "configuration file " + now[i].Path + " changed"
+		}
+	}
+	if fresh.Observed != saved.Plan.Observed {
+		return "what runs on the Docker hosts changed (containers, images, volumes or the database)"
+	}
+	a, _ := json.Marshal(fresh.Deployments)
+	b, _ := json.Marshal(saved.Plan.Deployments)
+	if string(a) != string(b) {
+		return "the plan computed now differs from the saved one (a variable or the catalog changed)"
+	}
+	return ""
+}
+
+func confirm(s stdio) bool {
+	fmt.Fprint(s.out, "\nDo you want to apply this plan? Only 'yes' will be accepted: ")
+	line, err := bufio.NewReader(s.in).ReadString('\n')
+	if err != nil && line == "" {
+		fmt.Fprintln(s.out)
+		fmt.Fprintln(s.err, "No answer on standard input; pass --auto-approve to apply without asking.")
+		return false
+	}
+	return strings.TrimSpace(line) == "yes"
+}
+
+func applyExitCode(results []executor.Result) int {
+	if len(results) == 0 {
+		return exitError
+	}
+	last := results[len(results)-1]
+	switch {
+	case last.RolledBack:
+		return exitRolledBack
+	case last.Failure != nil && last.Failure.Kind != executor.FailAction:
+		return exitBroken
+	default:
+		return exitError
+	}
+}

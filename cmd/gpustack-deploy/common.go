@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/spf13/pflag"
+
+	"github.com/gpustack-deploy/gpustack-deploy/catalog"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/engine"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
+)
+
+func newFlagSet(name, about, example string, s stdio) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(s.err)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(s.out, "%s\n\nUsage:\n  gpustack-deploy %s [flags]\n\nExample:\n  %s\n\nFlags:\n%s", about, name, example, fs.FlagUsages())
+	}
+	return fs
+}
+
+// parse parses flags; done is true when the command must return code now.
+func parse(fs *pflag.FlagSet, args []string, s stdio) (code int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK, true
+		}
+		return exitError, true
+	}
+	return exitOK, false
+}
+
+// common are the flags every command that reads the files shares.
+type common struct {
+	files      []string
+	vars       []string
+	dockerHost string
+	stateDir   string
+	noColor    bool
+}
+
+func (c *common) register(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&c.files, "file", "f", nil, "configuration file or directory of .hcl files (repeatable; default gpustack.hcl)")
+	fs.StringArrayVar(&c.vars, "var", nil, "set a variable: --var name=value (repeatable); GPUSTACK_DEPLOY_VAR_<name> also works")
+	fs.StringVar(&c.dockerHost, "docker-host", "", "Docker daemon address (default: DOCKER_HOST, else the local socket)")
+	fs.StringVar(&c.stateDir, "state-dir", "", "where locks and journals live (default: .gpustack-deploy next to the first file)")
+	fs.BoolVar(&c.noColor, "no-color", false, "no colors in diagnostics (NO_COLOR in the environment does the same)")
+}
+
+// loaded is a validated configuration with what is needed to print about it.
+type loaded struct {
+	desired *config.Desired
+	parser  *hclparse.Parser
+	catalog *catalog.Catalog
+}
+
+func (c *common) paths() []string {
+	if len(c.files) == 0 {
+		return []string{"gpustack.hcl"}
+	}
+	return c.files
+}
+
+// load reads and validates the files, printing every diagnostic.
+func (c *common) load(s stdio) (*loaded, bool) {
+	vars := map[string]string{}
+	for _, kv := range c.vars {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			errorf(s, "--var %q: write --var name=value", kv)
+			return nil, false
+		}
+		vars[name] = value
+	}
+	desired, parser, diags := config.Load(c.paths(), config.Options{Vars: vars, Environ: s.environ})
+	c.printDiags(s, parser, diags)
+	if diags.HasErrors() {
+		return nil, false
+	}
+	cat := catalog.Default()
+	if desired.CatalogFile != "" {
+		extended, err := cat.WithFile(desired.CatalogFile)
+		if err != nil {
+			errorf(s, "%v", err)
+			return nil, false
+		}
+		cat = extended
+	}
+	return &loaded{desired: desired, parser: parser, catalog: cat}, true
+}
+
+func (c *common) printDiags(s stdio, parser *hclparse.Parser, diags hcl.Diagnostics) {
+	if len(diags) == 0 {
+		return
+	}
+	color := !c.noColor && s.tty && !hasEnv(s.environ, "NO_COLOR")
+	var files map[string]*hcl.File
+	if parser != nil {
+		files = parser.Files()
+	}
+	wr := hcl.NewDiagnosticTextWriter(s.err, files, 100, color)
+	_ = wr.WriteDiagnostics(diags)
+}
+
+func hasEnv(environ []string, name string) bool {
+	for _, kv := range environ {
+		if k, v, _ := strings.Cut(kv, "="); k == name && v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// state is the directory for locks and journals.
+func (c *common) state() string {
+	if c.stateDir != "" {
+		return c.stateDir
+	}
+	first := c.paths()[0]
+	dir := first
+	if st, err := os.Stat(first); err != nil || !st.IsDir() {
+		dir = filepath.Dir(first)
+	}
+	return filepath.Join(dir, ".gpustack-deploy")
+}
+
+// connect opens one client per Docker host the deployments use.
+func (c *common) connect(ctx context.Context, desired *config.Desired) (observe.Engines, func(), error) {
+	engines := observe.Engines{}
+	closeAll := func() {
+		for _, e := range engines {
+			e.Close()
+		}
+	}
+	hosts := map[string]bool{}
+	for _, d := range desired.Deployments {
+		hosts[d.Host] = true
+	}
+	names := make([]string, 0, len(hosts))
+	for h := range hosts {
+		names = append(names, h)
+	}
+	sort.Strings(names)
+	for _, h := range names {
+		endpoint := ""
+		if h == config.DefaultHost {
+			endpoint = c.dockerHost
+		}
+		e, err := engine.Dial(ctx, h, endpoint)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		engines[h] = e
+	}
+	return engines, closeAll, nil
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/backup"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
+)
+
+func runValidate(_ context.Context, s stdio, args []string) int {
+	var c common
+	fs := newFlagSet("validate", "Check the configuration files without contacting Docker.", "gpustack-deploy validate -f gpustack.hcl", s)
+	c.register(fs)
+	if code, done := parse(fs, args, s); done {
+		return code
+	}
+	l, ok := c.load(s)
+	if !ok {
+		return exitError
+	}
+	fmt.Fprintf(s.out, "The configuration is valid: %d deployment(s).\n", len(l.desired.Deployments))
+	return exitOK
+}
+
+// statusRow is one deployment in `status`.
+type statusRow struct {
+	Name       string    `json:"name"`
+	Host       string    `json:"host"`
+	Container  string    `json:"container"`
+	State      string    `json:"state"`
+	Version    string    `json:"version,omitempty"`
+	Health     string    `json:"health,omitempty"`
+	StartedAt  time.Time `json:"started_at,omitempty"`
+	Revision   string    `json:"revision,omitempty"`
+	Database   string    `json:"database"`
+	LastBackup string    `json:"last_backup,omitempty"`
+}
+
+func runStatus(ctx context.Context, s stdio, args []string) int {
+	var (
+		c      common
+		asJSON bool
+	)
+	fs := newFlagSet("status", "Show each deployment's container, version, health, database revision and last verified backup.",
+		"gpustack-deploy status --json", s)
+	c.register(fs)
+	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	if code, done := parse(fs, args, s); done {
+		return code
+	}
+	l, ok := c.load(s)
+	if !ok {
+		return exitError
+	}
+	engines, closeAll, err := c.connect(ctx, l.desired)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	defer closeAll()
+	obs, err := observe.Observe(ctx, engines, l.desired.Deployments)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	var rows []statusRow
+	for _, d := range l.desired.Deployments {
+		o := obs.Deployments[d.Name]
+		row := statusRow{Name: d.Name, Host: d.Host, Container: d.ContainerName, State: "absent", Database: o.Database.Status.String(), Revision: o.Database.Revision}
+		if ct := o.Container; ct != nil {
+			row.State, row.Version, row.Health = ct.State, ct.Labels["io.gpustack-deploy.version"], ct.Health
+			if ct.Running() {
+				row.StartedAt = ct.StartedAt
+			}
+		}
+		if list, err := listBackups(d.Backup.Dir, d.Name); err == nil && len(list) > 0 {
+			row.LastBackup = list[0].ID
+		}
+		rows = append(rows, row)
+	}
+	if asJSON {
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rows); err != nil {
+			return errorf(s, "encode status: %v", err)
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEPLOYMENT\tHOST\tCONTAINER\tSTATE\tVERSION\tHEALTH\tUPTIME\tREVISION\tLAST BACKUP")
+	for _, r := range rows {
+		uptime := "-"
+		if !r.StartedAt.IsZero() {
+			uptime = time.Since(r.StartedAt).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Host, r.Container, r.State, dash(r.Version), dash(r.Health), uptime, dash(r.Revision), dash(r.LastBackup))
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func runBackups(_ context.Context, s stdio, args []string) int {
+	var (
+		c      common
+		asJSON bool
+	)
+	fs := newFlagSet("backups", "List each deployment's verified backups, newest first.", "gpustack-deploy backups -f gpustack.hcl", s)
+	c.register(fs)
+	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	if code, done := parse(fs, args, s); done {
+		return code
+	}
+	l, ok := c.load(s)
+	if !ok {
+		return exitError
+	}
+	all := map[string][]backup.Manifest{}
+	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+	if !asJSON {
+		fmt.Fprintln(tw, "DEPLOYMENT\tID\tCREATED\tVERSION\tREVISION\tSIZE\tROWS\tVERIFIED\tREASON")
+	}
+	for _, d := range l.desired.Deployments {
+		list, err := listBackups(d.Backup.Dir, d.Name)
+		if err != nil {
+			return errorf(s, "%v", err)
+		}
+		all[d.Name] = list
+		for _, m := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%t\t%s\n", d.Name, m.ID, m.Created.Local().Format(time.DateTime), m.Version, m.Revision, m.Size(), m.TotalRows(), m.Verified, m.Reason)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(all); err != nil {
+			return errorf(s, "encode backups: %v", err)
+		}
+		return exitOK
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func listBackups(dir, deployment string) ([]backup.Manifest, error) {
+	store, err := backup.Open(dir, deployment)
+	if err != nil {
+		return nil, err
+	}
+	return store.List()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

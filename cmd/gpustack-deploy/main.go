@@ -1,0 +1,115 @@
+// Command gpustack-deploy deploys and upgrades GPUStack on Docker from
+// declarative HCL files: `plan` shows what would change, `apply` changes it
+// with verified backups, migration checks and automatic rollback.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, the only place they are defined.
+const (
+	exitOK         = 0
+	exitError      = 1 // invalid input, refused plan, failed command
+	exitChanges    = 2 // plan --detailed-exitcode: changes are pending
+	exitRolledBack = 3 // apply failed and the deployment was put back as it was
+	exitBroken     = 4 // apply failed and could not go back: read the report
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// stdio is where a command reads and writes.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+	environ  []string
+	// tty is true when out is an interactive terminal.
+	tty bool
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, s stdio, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"validate", "Check the configuration files", runValidate},
+		{"plan", "Show what apply would change", runPlan},
+		{"apply", "Change the deployments to match the files", runApply},
+		{"status", "Show what runs, its health, revision and last backup", runStatus},
+		{"backups", "List the verified backups of each deployment", runBackups},
+		{"version", "Print the version of gpustack-deploy", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s := stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, environ: os.Environ(), tty: isTerminal(os.Stdout)}
+	os.Exit(run(ctx, s, os.Args[1:]))
+}
+
+func run(ctx context.Context, s stdio, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(s.out)
+		if len(args) == 0 {
+			return exitError
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, s, args[1:])
+		}
+	}
+	fmt.Fprintf(s.err, "gpustack-deploy: unknown command %q\n\n", args[0])
+	usage(s.err)
+	return exitError
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "gpustack-deploy: declarative, guarded deployments of GPUStack on Docker.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: gpustack-deploy <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'gpustack-deploy <command> --help' for the flags of a command.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error or refused plan, 2 changes pending (plan --detailed-exitcode),")
+	fmt.Fprintln(w, "            3 apply failed and was rolled back, 4 apply failed and could not roll back.")
+}
+
+func runVersion(_ context.Context, s stdio, args []string) int {
+	fs := newFlagSet("version", "Print the version of gpustack-deploy.", "gpustack-deploy version", s)
+	if code, done := parse(fs, args, s); done {
+		return code
+	}
+	fmt.Fprintf(s.out, "gpustack-deploy %s\n", version)
+	return exitOK
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// errorf prints an error in the one format every command uses.
+func errorf(s stdio, format string, args ...any) int {
+	fmt.Fprintf(s.err, "Error: "+format+"\n", args...)
+	return exitError
+}
+
+// isCanceled reports whether err comes from an interrupt.
+func isCanceled(err error) bool { return errors.Is(err, context.Canceled) }

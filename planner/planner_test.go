@@ -1,0 +1,493 @@
+package planner
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/catalog"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// deployment is the desired deployment every case starts from.
+func deployment(version, variant string) config.Deployment {
+	return config.Deployment{
+		Name: "prod", Host: config.DefaultHost, Version: version, Variant: variant,
+		Image: "gpustack/gpustack", ContainerName: "gpustack-prod",
+		Port: 8080, ContainerPort: 80, ListenAddress: "127.0.0.1",
+		Args:    []config.Value{{S: "--disable-worker"}},
+		Env:     map[string]config.Value{"GPUSTACK_DEBUG": {S: "false"}},
+		Data:    config.Volume{Name: "gpustack-prod-data", Path: spec.DataDir},
+		Cache:   &config.Volume{Name: "gpustack-prod-cache", Path: "/var/lib/gpustack-cache"},
+		Policy:  config.Policy{Pull: config.PullMissing},
+		Backup:  config.BackupPolicy{Dir: "/backups", BeforeUpgrade: true, Keep: 5},
+		Health:  config.Health{Timeout: 10 * time.Minute, Address: "127.0.0.1"},
+		Restart: "unless-stopped",
+	}
+}
+
+// running is an observed deployment whose container was created by us from
+// d, at database revision rev.
+func running(t *testing.T, d config.Deployment, rev string) *observe.Deployment {
+	t.Helper()
+	cat := catalog.Default()
+	head := ""
+	if rel, ok := cat.Release(d.Version); ok {
+		head = rel.Head
+	}
+	s := spec.For(d, head)
+	ct := &observe.Container{
+		ID: "c1", Name: d.ContainerName, Image: d.ImageRef(), ImageID: "sha256:old", State: "running",
+		Labels: s.Labels, Managed: true, Args: s.ArgStrings(), Env: s.EnvStrings(), Restart: s.Restart, Health: "ok",
+		Ports: []observe.Port{{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80}},
+	}
+	for _, m := range s.Mounts {
+		ct.Mounts = append(ct.Mounts, observe.Mount{Source: m.Source(), Destination: m.Target})
+	}
+	return &observe.Deployment{
+		Name: d.Name, Host: d.Host, Container: ct,
+		Image:    &observe.Image{Ref: d.ImageRef(), ID: "sha256:" + d.ImageTag()},
+		Data:     &observe.Volume{Source: d.Data.Name, Managed: true},
+		Cache:    &observe.Volume{Source: d.Cache.Name, Managed: true},
+		Database: database(t, rev),
+	}
+}
+
+// database is a database that passes the probe of rev exactly.
+func database(t *testing.T, rev string) observe.Database {
+	t.Helper()
+	r, ok := catalog.Default().Revision(rev)
+	if !ok {
+		t.Fatalf("revision %s not in catalog", rev)
+	}
+	tables := map[string][]string{"alembic_version": {"version_num"}}
+	for name, cols := range r.Probe().Tables {
+		tables[name] = append([]string(nil), cols...)
+	}
+	return observe.Database{Status: observe.DBRead, Engine: catalog.EngineSQLite, Revision: rev, Tables: tables}
+}
+
+func absent(d config.Deployment) *observe.Deployment {
+	return &observe.Deployment{Name: d.Name, Host: d.Host, Database: observe.Database{Status: observe.DBAbsent}}
+}
+
+func planOne(t *testing.T, d config.Deployment, od *observe.Deployment) *plan.Plan {
+	t.Helper()
+	p, err := Plan(&config.Desired{Deployments: []config.Deployment{d}},
+		&observe.Observed{Deployments: map[string]*observe.Deployment{d.Name: od}}, catalog.Default())
+	if err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	return p
+}
+
+func TestPlan(t *testing.T) {
+	tests := []struct {
+		name string
+		// setup returns the desired deployment and what was observed.
+		setup func(t *testing.T) (config.Deployment, *observe.Deployment)
+		want  string
+	}{
+		{
+			name: "fresh install",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := deployment("v0.5.1", "cpu")
+				return d, absent(d)
+			},
+			want: `prod@default:
+  pull image gpustack/gpustack:v0.5.1-cpu [the image is not on the host]
+  create volume gpustack-prod-data [the volume does not exist]
+  create volume gpustack-prod-cache [the volume does not exist]
+  create container gpustack-prod ( -> v0.5.1-cpu) [the deployment has no container yet]
+  migrate database e6bf9e067296 ( -> e6bf9e067296) [GPUStack creates the database at its first start]
+  verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+`,
+		},
+		{
+			name: "no-op",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := deployment("v0.5.1", "cpu")
+				return d, running(t, d, "e6bf9e067296")
+			},
+			want: "prod@default:\n",
+		},
+		{
+			name: "upgrade one revision",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				old := deployment("v0.4.1", "cpu")
+				od := running(t, old, "004c73a5c09e")
+				d := deployment("v0.5.1", "cpu")
+				od.Image = nil
+				return d, od
+			},
+			want: `prod@default:
+  pull image gpustack/gpustack:v0.5.1-cpu [the image is not on the host]
+  back up database gpustack-prod-data (004c73a5c09e -> ) [the database is behind the target release: /backups]
+  replace container gpustack-prod (v0.4.1-cpu -> v0.5.1-cpu) [the version changes]
+  migrate database e6bf9e067296 (004c73a5c09e -> e6bf9e067296) [the database is behind the target release]
+  verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+`,
+		},
+		{
+			name: "upgrade across the cache-moving revision warns",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
+				d := deployment("v0.6.0", "cpu")
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:new"}
+				return d, od
+			},
+			want: `prod@default:
+  back up database gpustack-prod-data (004c73a5c09e -> ) [the database is behind the target release: /backups]
+  replace container gpustack-prod (v0.4.1-cpu -> v0.6.0-cpu) [the version changes]
+  migrate database c45e397531d1 (004c73a5c09e -> c45e397531d1) [the database is behind the target release]
+  verify gpustack-prod ( -> c45e397531d1) [a new container must prove it works]
+  WARNING revision c45e397531d1 deletes data
+  WARNING revision c45e397531d1 changes the model cache
+`,
+		},
+		{
+			name: "dev tag refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				return deployment("main", "cpu"), od
+			},
+			want: "prod@default:\n  REFUSED dev-tag: \"main-cpu\" is a development tag\n",
+		},
+		{
+			name: "dev tag allowed by policy",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				d := deployment("main", "cpu")
+				d.Policy.AllowDev = true
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:main"}
+				return d, od
+			},
+			want: `prod@default:
+  back up database gpustack-prod-data (e6bf9e067296 -> ) [the image changes, so the database must be saved first: /backups]
+  replace container gpustack-prod (v0.5.1-cpu -> main-cpu) [the version changes]
+  migrate database unknown (e6bf9e067296 -> unknown) [the image changes, so the database must be saved first]
+  verify gpustack-prod [a new container must prove it works]
+  WARNING main-cpu is a development image (allowed by policy)
+`,
+		},
+		{
+			name: "release candidate refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := deployment("v0.7.1rc1", "cpu")
+				return d, absent(d)
+			},
+			want: "prod@default:\n  REFUSED prerelease-tag: \"v0.7.1rc1-cpu\" is a release candidate\n",
+		},
+		{
+			name: "floating tag refused, pin from the local image",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := deployment("latest", "cpu")
+				od := absent(d)
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:l", Version: "v0.7.1"}
+				return d, od
+			},
+			want: "prod@default:\n  REFUSED floating-tag: \"latest-cpu\" is a floating tag\n",
+		},
+		{
+			name: "database ahead of the target refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.6.0", "cpu"), "c45e397531d1")
+				return deployment("v0.5.1", "cpu"), od
+			},
+			want: "prod@default:\n  REFUSED database-ahead: the database is at revision c45e397531d1, newer than v0.5.1 (head e6bf9e067296)\n",
+		},
+		{
+			name: "same-revision downgrade refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				return deployment("v0.5.0", "cpu"), od
+			},
+			want: "prod@default:\n  REFUSED downgrade: going from v0.5.1 back to v0.5.0 is a downgrade\n",
+		},
+		{
+			name: "same-revision downgrade allowed by policy",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				d := deployment("v0.5.0", "cpu")
+				d.Policy.AllowDowngrade = true
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v050"}
+				return d, od
+			},
+			want: `prod@default:
+  back up database gpustack-prod-data (e6bf9e067296 -> ) [the image changes, so the database must be saved first: /backups]
+  replace container gpustack-prod (v0.5.1-cpu -> v0.5.0-cpu) [the version changes]
+  verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+`,
+		},
+		{
+			name: "dev-only revision refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				od.Database.Revision = "a7c1b20f9d3e"
+				return deployment("v0.6.0", "cpu"), od
+			},
+			want: "prod@default:\n  REFUSED dev-revision: the database is stamped with a7c1b20f9d3e, a revision that only ever existed on development images\n",
+		},
+		{
+			name: "unknown revision refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				od.Database.Revision = "ffffffffffff"
+				return deployment("v0.6.0", "cpu"), od
+			},
+			want: "prod@default:\n  REFUSED unknown-revision: the database is stamped with ffffffffffff, a revision this catalog does not know\n",
+		},
+		{
+			name: "stamped but missing resolved_path (#1900) refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.6.0", "cpu"), "c45e397531d1")
+				od.Database.Tables["model_instances"] = without(od.Database.Tables["model_instances"], "resolved_path", "restart_count", "last_restart_time")
+				delete(od.Database.Tables, "model_files")
+				return deployment("v0.6.1", "cpu"), od
+			},
+			want: "prod@default:\n  REFUSED probe-mismatch: the database is stamped c45e397531d1 but lacks table model_files, model_instances.last_restart_time, model_instances.resolved_path, model_instances.restart_count\n",
+		},
+		{
+			name: "half-applied next revision (#1084) refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
+				od.Database.Tables["models"] = append(od.Database.Tables["models"], "categories")
+				return deployment("v0.5.1", "cpu"), od
+			},
+			want: "prod@default:\n  REFUSED partial-migration: the database is stamped 004c73a5c09e but already has models.categories from the next revision\n",
+		},
+		{
+			name: "container not ours refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := deployment("v0.5.1", "cpu")
+				od := running(t, d, "e6bf9e067296")
+				od.Container.Managed = false
+				return d, od
+			},
+			want: "prod@default:\n  REFUSED unmanaged-container: a container named gpustack-prod exists but was not created by gpustack-deploy\n",
+		},
+		{
+			name: "image missing with pull never refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := deployment("v0.5.1", "cpu")
+				d.Policy.Pull = config.PullNever
+				return d, absent(d)
+			},
+			want: "prod@default:\n  REFUSED image-unavailable: image gpustack/gpustack:v0.5.1-cpu is not on the host and policy pull = \"never\"\n",
+		},
+		{
+			name: "stopped container is started",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := deployment("v0.5.1", "cpu")
+				od := running(t, d, "e6bf9e067296")
+				od.Container.State, od.Container.Health = "exited", ""
+				return d, od
+			},
+			want: `prod@default:
+  start container gpustack-prod [the container is not running: exited]
+  verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+`,
+		},
+		{
+			name: "env change replaces without backup",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := deployment("v0.5.1", "cpu")
+				od := running(t, d, "e6bf9e067296")
+				d.Env = map[string]config.Value{"GPUSTACK_DEBUG": {S: "true"}}
+				return d, od
+			},
+			want: `prod@default:
+  replace container gpustack-prod (v0.5.1-cpu -> v0.5.1-cpu) [the configuration changed: env GPUSTACK_DEBUG]
+  verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+`,
+		},
+		{
+			name: "v0.x data to v2 refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.7.1", "cpu"), "d19176de3b74")
+				d := deployment("v2.2.3", "")
+				d.Cache.Path = "/var/lib/gpustack/cache"
+				return d, od
+			},
+			want: "prod@default:\n  REFUSED era-change: moving SQLite-era data to v2.2.3 (GPUStack v2) is a data migration this version does not perform yet\n",
+		},
+		{
+			name: "v2 fresh install",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := deployment("v2.2.3", "")
+				d.Cache.Path = "/var/lib/gpustack/cache"
+				od := absent(d)
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v2"}
+				return d, od
+			},
+			want: `prod@default:
+  create volume gpustack-prod-data [the volume does not exist]
+  create volume gpustack-prod-cache [the volume does not exist]
+  create container gpustack-prod ( -> v2.2.3) [the deployment has no container yet]
+  migrate database c4d7e8f9a0b1 ( -> c4d7e8f9a0b1) [GPUStack creates the database at its first start]
+  verify gpustack-prod ( -> c4d7e8f9a0b1) [a new container must prove it works]
+`,
+		},
+		{
+			name: "unreadable database blocks a version change",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
+				od.Database = observe.Database{Status: observe.DBUnknown, Reason: "copy failed"}
+				return deployment("v0.5.1", "cpu"), od
+			},
+			want: "prod@default:\n  REFUSED unreadable-database: the database in the data volume could not be read\n",
+		},
+		{
+			name: "interrupted replace: container missing, previous kept aside",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				old := deployment("v0.4.1", "cpu")
+				od := running(t, old, "004c73a5c09e")
+				od.Previous = od.Container
+				od.Previous.Name, od.Previous.State = "gpustack-prod-gsd-previous", "exited"
+				od.Container = nil
+				d := deployment("v0.5.1", "cpu")
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:new"}
+				return d, od
+			},
+			want: `prod@default:
+  back up database gpustack-prod-data (004c73a5c09e -> ) [the database is behind the target release: /backups]
+  create container gpustack-prod ( -> v0.5.1-cpu) [the container was removed]
+  migrate database e6bf9e067296 (004c73a5c09e -> e6bf9e067296) [the database is behind the target release]
+  verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [an interrupted apply left it behind]
+`,
+		},
+		{
+			name: "backups disabled",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
+				d := deployment("v0.5.1", "cpu")
+				d.Backup.BeforeUpgrade = false
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:new"}
+				return d, od
+			},
+			want: `prod@default:
+  replace container gpustack-prod (v0.4.1-cpu -> v0.5.1-cpu) [the version changes]
+  migrate database e6bf9e067296 (004c73a5c09e -> e6bf9e067296) [the database is behind the target release]
+  verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, od := tt.setup(t)
+			got := planOne(t, d, od).String()
+			if got != tt.want {
+				t.Errorf("plan mismatch\n--- got\n%s--- want\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func without(cols []string, drop ...string) []string {
+	var out []string
+	for _, c := range cols {
+		keep := true
+		for _, d := range drop {
+			if c == d {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestRefusalsCarryRemedies(t *testing.T) {
+	od := running(t, deployment("v0.6.0", "cpu"), "c45e397531d1")
+	p := planOne(t, deployment("v0.5.1", "cpu"), od)
+	r := p.Deployments[0].Refusals
+	if len(r) != 1 {
+		t.Fatalf("want one refusal, got %v", r)
+	}
+	if !strings.Contains(r[0].Remedy, `version = "v0.6.2"`) || !strings.Contains(r[0].Remedy, "gpustack-deploy backups") {
+		t.Errorf("remedy should name the release that knows the database and the backups command: %q", r[0].Remedy)
+	}
+	if len(p.Deployments[0].Actions) != 0 {
+		t.Errorf("a refused deployment must have no actions, got %v", p.Deployments[0].Actions)
+	}
+}
+
+func TestDevTagRemedyPinsTheDatabaseRelease(t *testing.T) {
+	od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
+	p := planOne(t, deployment("main", "cpu"), od)
+	if got := p.Deployments[0].Refusals[0].Remedy; !strings.Contains(got, `version = "v0.5.1"`) {
+		t.Errorf("remedy %q should pin v0.5.1, the release whose head the database is at", got)
+	}
+}
+
+func TestPlanIsDeterministic(t *testing.T) {
+	d := deployment("v0.6.0", "cpu")
+	od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
+	first := planOne(t, d, od).String()
+	for i := 0; i < 20; i++ {
+		if got := planOne(t, d, od).String(); got != first {
+			t.Fatalf("run %d differs:\n%s\nvs\n%s", i, got, first)
+		}
+	}
+}
+
+func TestMigrationSteps(t *testing.T) {
+	od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
+	p := planOne(t, deployment("v0.7.1", "cpu"), od)
+	a, ok := p.Deployments[0].Action(plan.ActionMigrate)
+	if !ok {
+		t.Fatal("no migrate action")
+	}
+	var ids []string
+	for _, s := range a.Steps {
+		ids = append(ids, s.Revision)
+	}
+	want := "e6bf9e067296 c45e397531d1 cbbc03c88985 d19176de3b74"
+	if got := strings.Join(ids, " "); got != want {
+		t.Errorf("steps %s, want %s", got, want)
+	}
+}
+
+// goldenCases are rendered by the render package's tests from the same
+// inputs; this test keeps the planner's JSON stable for saved plans.
+func TestPlanJSONGolden(t *testing.T) {
+	od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
+	p := planOne(t, deployment("v0.6.0", "cpu"), od)
+	got, err := marshalIndent(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "upgrade.json.golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./planner -update)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("JSON differs from %s; run with -update and review the diff\n%s", golden, got)
+	}
+}
+
+func marshalIndent(p *plan.Plan) ([]byte, error) {
+	b, err := json.MarshalIndent(p, "", "  ")
+	return append(b, '\n'), err
+}

@@ -1,0 +1,213 @@
+// Package render draws plans, apply results and status for people (text)
+// and programs (JSON). It computes nothing: every decision is already in
+// the values it is given.
+package render
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+)
+
+// Plan writes the human form of a plan.
+func Plan(w io.Writer, p *plan.Plan) {
+	for i, d := range p.Deployments {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		deployment(w, d)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, Summary(p))
+}
+
+func deployment(w io.Writer, d plan.Deployment) {
+	fmt.Fprintf(w, "gpustack %q on host %s\n", d.Name, d.Host)
+	fmt.Fprintf(w, "  current: %s\n", describeCurrent(d.Current))
+	fmt.Fprintf(w, "  target:  %s\n", describeTarget(d))
+	if len(d.Actions) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, a := range d.Actions {
+		action(w, a)
+	}
+	for _, r := range d.Refusals {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  Error: refused (%s): %s\n", r.Code, r.Summary)
+		if r.Source != "" {
+			fmt.Fprintf(w, "    at %s\n", r.Source)
+		}
+		wrap(w, "    ", r.Detail)
+		wrap(w, "    Instead: ", r.Remedy)
+	}
+	for _, warn := range d.Warnings {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  Warning: %s\n", warn.Summary)
+		if warn.Detail != "" {
+			wrap(w, "    ", warn.Detail)
+		}
+	}
+}
+
+func describeCurrent(s plan.State) string {
+	var parts []string
+	if s.Version != "" {
+		parts = append(parts, s.Version)
+	}
+	if s.Container != "" {
+		parts = append(parts, "container "+s.Container)
+	} else {
+		parts = append(parts, "no container")
+	}
+	if s.Health != "" {
+		parts = append(parts, "health "+s.Health)
+	}
+	switch {
+	case s.Revision != "":
+		parts = append(parts, fmt.Sprintf("database at %s (%s)", s.Revision, s.Engine))
+	case s.Database == "absent":
+		parts = append(parts, "no database yet")
+	case s.Database != "":
+		parts = append(parts, "database "+s.Database)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func describeTarget(d plan.Deployment) string {
+	t := d.Target
+	s := t.Version
+	switch {
+	case t.Release != "" && t.Release != d.Tag.Base:
+		s += " (release " + t.Release + ")"
+	case t.Release == "":
+		s += " (" + d.Tag.Class.String() + " tag)"
+	}
+	if t.Revision != "" {
+		s += ", database head " + t.Revision
+	} else {
+		s += ", database head unknown"
+	}
+	return s
+}
+
+func action(w io.Writer, a plan.Action) {
+	fmt.Fprintf(w, "  %3s %s", a.Kind.Symbol(), a.Kind)
+	switch a.Kind {
+	case plan.ActionMigrate:
+		switch {
+		case a.From == "":
+			fmt.Fprintf(w, ": create the schema at %s, by GPUStack at first start\n", a.Subject)
+		default:
+			fmt.Fprintf(w, " %s -> %s (%d revision%s, run by GPUStack at start)\n", a.From, a.To, len(a.Steps), plural(len(a.Steps)))
+		}
+	case plan.ActionBackupDatabase:
+		fmt.Fprintf(w, " in volume %s at revision %s -> %s\n", a.Subject, a.From, a.Detail)
+	case plan.ActionVerify:
+		checks := "/healthz, /version"
+		if a.To != "" {
+			checks += ", revision " + a.To + ", schema probe"
+		}
+		fmt.Fprintf(w, " %s: %s\n", a.Subject, checks)
+	default:
+		fmt.Fprintf(w, " %s", a.Subject)
+		if a.From != "" || a.To != "" {
+			fmt.Fprintf(w, "  %s -> %s", orNone(a.From), a.To)
+		}
+		fmt.Fprintln(w)
+	}
+	if a.Reason != plan.ReasonNone && a.Kind != plan.ActionVerify {
+		reason := a.Reason.String()
+		if a.Detail != "" && a.Kind != plan.ActionBackupDatabase {
+			reason += ": " + a.Detail
+		}
+		fmt.Fprintf(w, "        because %s\n", reason)
+	}
+	for _, s := range a.Steps {
+		fmt.Fprintf(w, "        %-24s %s (first in %s)\n", s.Revision, s.Message, s.FirstTag)
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Summary is the plan's last line.
+func Summary(p *plan.Plan) string {
+	refused := 0
+	for _, d := range p.Deployments {
+		if len(d.Refusals) > 0 {
+			refused++
+		}
+	}
+	if refused > 0 {
+		return fmt.Sprintf("Plan refused: %d of %d deployment%s cannot be applied as written. Nothing will be changed.",
+			refused, len(p.Deployments), plural(len(p.Deployments)))
+	}
+	if !p.HasChanges() {
+		return "No changes. Every deployment runs as its file says."
+	}
+	counts := map[plan.ActionKind]int{}
+	for _, d := range p.Deployments {
+		for _, a := range d.Actions {
+			counts[a.Kind]++
+		}
+	}
+	kinds := make([]plan.ActionKind, 0, len(counts))
+	for k := range counts {
+		if k != plan.ActionVerify {
+			kinds = append(kinds, k)
+		}
+	}
+	sort.Slice(kinds, func(i, j int) bool { return kinds[i] < kinds[j] })
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%d %s", counts[k], k)
+	}
+	return "Plan: " + strings.Join(parts, ", ") + "."
+}
+
+// wrap writes text after prefix, folded at 100 columns.
+func wrap(w io.Writer, prefix, text string) {
+	indent := strings.Repeat(" ", 4)
+	line := prefix
+	for _, word := range strings.Fields(text) {
+		if len(line)+len(word)+1 > 100 && strings.TrimSpace(line) != strings.TrimSpace(prefix) {
+			fmt.Fprintln(w, line)
+			line = indent
+		}
+		if line != prefix && line != indent {
+			line += " "
+		}
+		line += word
+	}
+	fmt.Fprintln(w, line)
+}
+
+// JSON writes the plan as indented JSON with two convenience fields.
+func JSON(w io.Writer, p *plan.Plan) error {
+	out := struct {
+		*plan.Plan
+		Changes bool `json:"changes"`
+		Refused bool `json:"refused"`
+	}{p, p.HasChanges(), p.Refused()}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("encode plan: %w", err)
+	}
+	return nil
+}
