@@ -1,0 +1,118 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// claim is something on a Docker host that one deployment owns.
+type claim struct {
+	owner *checkedDeployment
+	what  string // "data" or "cache" for volumes
+	path  string // host directory, for host_path volumes
+	at    hcl.Range
+}
+
+// checkConflicts reports, on the later declaration, every name, container,
+// volume, host directory or port that two deployments on one host claim.
+func checkConflicts(ds []*checkedDeployment, diags *hcl.Diagnostics) {
+	add := func(r hcl.Range, summary, format string, args ...any) {
+		*diags = append(*diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  summary,
+			Detail:   fmt.Sprintf(format, args...),
+			Subject:  r.Ptr(),
+		})
+	}
+	names := map[string]claim{}
+	containers := map[string]claim{}
+	volumes := map[string]claim{}
+	var dirs, ports []claim
+
+	for _, d := range ds {
+		key := d.Host + "\x00" + d.Name
+		if first, dup := names[key]; dup {
+			add(d.DeclRange, "Duplicate deployment",
+				"Deployment %q is declared twice; first declared at %s. Rename one of them: the name identifies the deployment's container and backups.",
+				d.Name, lineRef(first.at))
+			// Everything else of a duplicate would clash with the first too.
+			continue
+		}
+		names[key] = claim{owner: d, at: d.DeclRange}
+
+		key = d.Host + "\x00" + d.ContainerName
+		if first, dup := containers[key]; d.containerBad {
+		} else if dup {
+			add(d.containerRange, "Container name already used",
+				"Container name %q is also used by deployment %q, first declared at %s. Set container_name to another name.",
+				d.ContainerName, first.owner.Name, lineRef(first.at))
+		} else {
+			containers[key] = claim{owner: d, at: d.containerRange}
+		}
+
+		vols := []struct {
+			what string
+			v    *Volume
+		}{{"data", &d.Data}, {"cache", d.Cache}}
+		for _, vol := range vols {
+			if vol.v == nil {
+				continue
+			}
+			c := claim{owner: d, what: vol.what, path: vol.v.HostPath, at: vol.v.Range}
+			if vol.v.Name != "" {
+				key := d.Host + "\x00" + vol.v.Name
+				if first, dup := volumes[key]; dup && first.owner != d {
+					add(vol.v.Range, "Volume already used",
+						"Docker volume %q is also the %s volume of deployment %q, first declared at %s. Each deployment needs volumes of its own (a shared data directory breaks worker identity); give this one another name.",
+						vol.v.Name, first.what, first.owner.Name, lineRef(first.at))
+				} else if !dup {
+					volumes[key] = c
+				}
+			}
+			if vol.v.HostPath != "" {
+				clash := false
+				for _, first := range dirs {
+					if first.owner == d || first.owner.Host != d.Host {
+						continue
+					}
+					if rel := nesting(vol.v.HostPath, first.path); rel != "" {
+						add(vol.v.Range, "Host directory already used",
+							"%s %s %s, the %s directory of deployment %q, first declared at %s. Give each deployment directories of its own, neither inside the other.",
+							vol.v.HostPath, rel, first.path, first.what, first.owner.Name, lineRef(first.at))
+						clash = true
+						break
+					}
+				}
+				if !clash {
+					dirs = append(dirs, c)
+				}
+			}
+		}
+
+		if d.portBad {
+			continue
+		}
+		for _, first := range ports {
+			if first.owner.Host == d.Host && first.owner.Port == d.Port && overlap(first.owner.ListenAddress, d.ListenAddress) {
+				add(d.portRange, "Port already used",
+					"Host port %d on %s is also published by deployment %q on %s, first declared at %s. Choose another port, or bind listen_address to another address.",
+					d.Port, d.ListenAddress, first.owner.Name, first.owner.ListenAddress, lineRef(first.at))
+				break
+			}
+		}
+		ports = append(ports, claim{owner: d, at: d.portRange})
+	}
+}
+
+// overlap reports whether ports bound on the two addresses collide: the same
+// address, or either one the unspecified address (all interfaces).
+func overlap(a, b string) bool {
+	if a == b {
+		return true
+	}
+	pa, errA := netip.ParseAddr(a)
+	pb, errB := netip.ParseAddr(b)
+	return errA == nil && errB == nil && (pa.IsUnspecified() || pb.IsUnspecified())
+}

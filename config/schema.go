@@ -1,0 +1,75 @@
+package config
+
+import "github.com/hashicorp/hcl/v2"
+
+// The structs below are the private gohcl schema of a file. Every value
+// attribute is kept as *hcl.Attribute so that it is evaluated here, with the
+// variables in scope and sensitivity marks checked, rather than by gohcl.
+
+type fileBody struct {
+	Variables   []*variableBlock   `hcl:"variable,block"`
+	Catalogs    []*catalogBlock    `hcl:"catalog,block"`
+	Deployments []*deploymentBlock `hcl:"gpustack,block"`
+}
+
+type variableBlock struct {
+	Name        string         `hcl:"name,label"`
+	Description *hcl.Attribute `hcl:"description,optional"`
+	Sensitive   *hcl.Attribute `hcl:"sensitive,optional"`
+	Default     *hcl.Attribute `hcl:"default,optional"`
+	DefRange    hcl.Range      `hcl:",def_range"`
+}
+
+type catalogBlock struct {
+	File     *hcl.Attribute `hcl:"file,optional"`
+	DefRange hcl.Range      `hcl:",def_range"`
+}
+
+type deploymentBlock struct {
+	Name          string         `hcl:"name,label"`
+	Version       *hcl.Attribute `hcl:"version,optional"`
+	Variant       *hcl.Attribute `hcl:"variant,optional"`
+	Image         *hcl.Attribute `hcl:"image,optional"`
+	ContainerName *hcl.Attribute `hcl:"container_name,optional"`
+	Port          *hcl.Attribute `hcl:"port,optional"`
+	ContainerPort *hcl.Attribute `hcl:"container_port,optional"`
+	ListenAddress *hcl.Attribute `hcl:"listen_address,optional"`
+	Args          *hcl.Attribute `hcl:"args,optional"`
+	Env           *hcl.Attribute `hcl:"env,optional"`
+	Labels        *hcl.Attribute `hcl:"labels,optional"`
+	Restart       *hcl.Attribute `hcl:"restart,optional"`
+
+	Volumes []*volumeBlock `hcl:"volume,block"`
+	Policy  *policyBlock   `hcl:"policy,block"`
+	Backup  *backupBlock   `hcl:"backup,block"`
+	Health  *healthBlock   `hcl:"health,block"`
+
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type volumeBlock struct {
+	Kind     string         `hcl:"kind,label"`
+	Name     *hcl.Attribute `hcl:"name,optional"`
+	HostPath *hcl.Attribute `hcl:"host_path,optional"`
+	Path     *hcl.Attribute `hcl:"path,optional"`
+	DefRange hcl.Range      `hcl:",def_range"`
+}
+
+type policyBlock struct {
+	AllowDev        *hcl.Attribute `hcl:"allow_dev,optional"`
+	AllowPrerelease *hcl.Attribute `hcl:"allow_prerelease,optional"`
+	AllowFloating   *hcl.Attribute `hcl:"allow_floating,optional"`
+	AllowDowngrade  *hcl.Attribute `hcl:"allow_downgrade,optional"`
+	Pull            *hcl.Attribute `hcl:"pull,optional"`
+}
+
+type backupBlock struct {
+	Dir           *hcl.Attribute `hcl:"dir,optional"`
+	BeforeUpgrade *hcl.Attribute `hcl:"before_upgrade,optional"`
+	Keep          *hcl.Attribute `hcl:"keep,optional"`
+}
+
+type healthBlock struct {
+	Timeout *hcl.Attribute `hcl:"timeout,optional"`
+	Address *hcl.Attribute `hcl:"address,optional"`
+}
