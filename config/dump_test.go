@@ -1,0 +1,103 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// dump renders every field of d as stable text for golden files. Sensitive
+// values print as (sensitive); absolute paths under root print relative.
+func dump(d *Desired, root string) string {
+	var b strings.Builder
+	rel := func(s string) string { return strings.ReplaceAll(s, root, "$TESTDATA") }
+	fmt.Fprintf(&b, "catalog_file: %q\n", rel(d.CatalogFile))
+	for _, x := range d.Deployments {
+		fmt.Fprintf(&b, "\ndeployment %s/%s\n", x.Host, x.Name)
+		field := func(name, format string, args ...any) {
+			fmt.Fprintf(&b, "  %-15s %s\n", name, fmt.Sprintf(format, args...))
+		}
+		field("decl_range", "%s", rangeText(x.DeclRange))
+		field("version", "%q", x.Version)
+		field("version_range", "%s", rangeText(x.VersionRange))
+		field("variant", "%q", x.Variant)
+		field("era", "%s", x.Era)
+		field("image", "%q", x.Image)
+		field("image_ref", "%q", x.ImageRef())
+		field("container_name", "%q", x.ContainerName)
+		field("port", "%d", x.Port)
+		field("container_port", "%d", x.ContainerPort)
+		field("listen_address", "%q", x.ListenAddress)
+		args := make([]string, len(x.Args))
+		for i, a := range x.Args {
+			args[i] = valueText(a)
+		}
+		field("args", "[%s]", strings.Join(args, ", "))
+		field("env", "{%s}", mapText(len(x.Env), func(yield func(k, v string)) {
+			for k, v := range x.Env {
+				yield(k, valueText(v))
+			}
+		}))
+		field("labels", "{%s}", mapText(len(x.Labels), func(yield func(k, v string)) {
+			for k, v := range x.Labels {
+				yield(k, fmt.Sprintf("%q", v))
+			}
+		}))
+		field("restart", "%q", x.Restart)
+		field("data", "%s", volumeText(&x.Data, rel))
+		field("cache", "%s", volumeText(x.Cache, rel))
+		p := x.Policy
+		field("policy", "allow_dev=%t allow_prerelease=%t allow_floating=%t allow_downgrade=%t pull=%s",
+			p.AllowDev, p.AllowPrerelease, p.AllowFloating, p.AllowDowngrade, p.Pull)
+		field("backup", "dir=%q before_upgrade=%t keep=%d", rel(x.Backup.Dir), x.Backup.BeforeUpgrade, x.Backup.Keep)
+		field("health", "timeout=%s address=%q", x.Health.Timeout, x.Health.Address)
+	}
+	return b.String()
+}
+
+func valueText(v Value) string {
+	if v.Sensitive {
+		return v.String()
+	}
+	return fmt.Sprintf("%q", v.S)
+}
+
+func mapText(n int, each func(yield func(k, v string))) string {
+	items := make([]string, 0, n)
+	each(func(k, v string) { items = append(items, fmt.Sprintf("%q = %s", k, v)) })
+	sort.Strings(items)
+	return strings.Join(items, ", ")
+}
+
+func volumeText(v *Volume, rel func(string) string) string {
+	if v == nil {
+		return "none"
+	}
+	return fmt.Sprintf("name=%q host_path=%q path=%q source=%q range=%s", v.Name, rel(v.HostPath), v.Path, rel(v.Source()), rangeText(v.Range))
+}
+
+func rangeText(r hcl.Range) string {
+	if r.Filename == "" {
+		return "-"
+	}
+	return r.String()
+}
+
+// diagText renders diagnostics one a line: "file:line,col-col: Summary; Detail",
+// warnings prefixed with "warning: ".
+func diagText(diags hcl.Diagnostics, root string) string {
+	var b strings.Builder
+	for _, d := range diags {
+		if d.Severity == hcl.DiagWarning {
+			b.WriteString("warning: ")
+		}
+		loc := "<no location>"
+		if d.Subject != nil {
+			loc = d.Subject.String()
+		}
+		fmt.Fprintf(&b, "%s: %s; %s\n", loc, d.Summary, strings.ReplaceAll(d.Detail, root, "$TESTDATA"))
+	}
+	return b.String()
+}

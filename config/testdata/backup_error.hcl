@@ -1,0 +1,8 @@
+gpustack "main" {
+  version = "v2.2.3"
+  volume "data" { name = "gpustack-data" }
+  backup {
+    dir  = ""
+    keep = 0
+  }
+}

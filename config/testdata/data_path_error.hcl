@@ -1,0 +1,7 @@
+gpustack "main" {
+  version = "v2.2.3"
+  volume "data" {
+    name = "gpustack-data"
+    path = "/data"
+  }
+}

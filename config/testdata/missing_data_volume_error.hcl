@@ -1,0 +1,4 @@
+gpustack "main" {
+  version = "v2.2.3"
+  volume "cache" { name = "gpustack-cache" }
+}

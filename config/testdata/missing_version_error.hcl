@@ -1,0 +1,4 @@
+gpustack "main" {
+  variant = "cpu"
+  volume "data" { name = "gpustack-data" }
+}

@@ -1,0 +1,1 @@
+variable "tag" { default = "v2.2.3" }

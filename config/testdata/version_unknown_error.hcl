@@ -1,0 +1,4 @@
+gpustack "main" {
+  version = "stable"
+  volume "data" { name = "gpustack-data" }
+}

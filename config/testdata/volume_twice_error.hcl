@@ -1,0 +1,5 @@
+gpustack "main" {
+  version = "v2.2.3"
+  volume "data" { name = "gpustack-data" }
+  volume "data" { name = "gpustack-data-2" }
+}
