@@ -108,6 +108,7 @@ const (
 	ReasonContainerChanges Reason = 11
 	ReasonLeftover         Reason = 12
 	ReasonContainerMissing Reason = 13
+	ReasonKeptForRollback  Reason = 14
 )
 
 var reasonTexts = map[Reason]string{
@@ -124,6 +125,7 @@ var reasonTexts = map[Reason]string{
 	ReasonContainerChanges: "a new container must prove it works",
 	ReasonLeftover:         "an interrupted apply left it behind",
 	ReasonContainerMissing: "the container was removed",
+	ReasonKeptForRollback:  "it was kept only to roll back to until the new container is verified",
 }
 
 func (r Reason) String() string { return reasonTexts[r] }

@@ -46,7 +46,11 @@ func (b *builder) planActions() {
 		backup := plan.Action{Kind: plan.ActionBackupDatabase, Reason: reason, Subject: b.d.Data.Source(), From: db.Revision, Detail: b.d.Backup.Dir}
 		b.out.Actions = append(b.out.Actions[:backupAt], append([]plan.Action{backup}, b.out.Actions[backupAt:]...)...)
 	}
-	if b.od.Previous != nil {
+	switch {
+	case container != nil && container.Kind == plan.ActionReplaceContainer:
+		// The replaced container is kept aside until the new one is verified.
+		b.add(plan.Action{Kind: plan.ActionRemovePrevious, Reason: plan.ReasonKeptForRollback, Subject: b.d.ContainerName + observe.PreviousSuffix})
+	case b.od.Previous != nil:
 		if container != nil || b.od.Container.Health == "ok" {
 			b.add(plan.Action{Kind: plan.ActionRemovePrevious, Reason: plan.ReasonLeftover, Subject: b.od.Previous.Name})
 		} else {

@@ -77,6 +77,9 @@ func (b *builder) checkDatabase() {
 // releaseFor names the newest final release whose head is rev, or the first
 // that contains it.
 func (b *builder) releaseFor(rev catalog.Revision) string {
+	if cur, ok := b.cat.Release(b.out.Current.Release); ok && cur.Head == rev.ID {
+		return cur.Tag
+	}
 	if rels := b.cat.ReleasesWithHead(rev.ID); len(rels) > 0 {
 		return rels[len(rels)-1].Tag
 	}

@@ -135,6 +135,9 @@ func tagOf(ref string) string {
 // newest release whose head matches the database, else the newest final
 // release of the target's era.
 func (b *builder) pinSuggestion() string {
+	if cur, ok := b.cat.Release(b.out.Current.Release); ok && (b.od.Database.Revision == "" || cur.Head == b.od.Database.Revision) {
+		return cur.Tag
+	}
 	if rev := b.od.Database.Revision; rev != "" {
 		if rels := b.cat.ReleasesWithHead(rev); len(rels) > 0 {
 			return rels[len(rels)-1].Tag

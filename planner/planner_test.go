@@ -135,6 +135,7 @@ func TestPlan(t *testing.T) {
   replace container gpustack-prod (v0.4.1-cpu -> v0.5.1-cpu) [the version changes]
   migrate database e6bf9e067296 (004c73a5c09e -> e6bf9e067296) [the database is behind the target release]
   verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
 `,
 		},
 		{
@@ -150,6 +151,7 @@ func TestPlan(t *testing.T) {
   replace container gpustack-prod (v0.4.1-cpu -> v0.6.0-cpu) [the version changes]
   migrate database c45e397531d1 (004c73a5c09e -> c45e397531d1) [the database is behind the target release]
   verify gpustack-prod ( -> c45e397531d1) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
   WARNING revision c45e397531d1 deletes data
   WARNING revision c45e397531d1 changes the model cache
 `,
@@ -176,6 +178,7 @@ func TestPlan(t *testing.T) {
   replace container gpustack-prod (v0.5.1-cpu -> main-cpu) [the version changes]
   migrate database unknown (e6bf9e067296 -> unknown) [the image changes, so the database must be saved first]
   verify gpustack-prod [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
   WARNING main-cpu is a development image (allowed by policy)
 `,
 		},
@@ -226,6 +229,7 @@ func TestPlan(t *testing.T) {
   back up database gpustack-prod-data (e6bf9e067296 -> ) [the image changes, so the database must be saved first: /backups]
   replace container gpustack-prod (v0.5.1-cpu -> v0.5.0-cpu) [the version changes]
   verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
 `,
 		},
 		{
@@ -308,6 +312,7 @@ func TestPlan(t *testing.T) {
 			want: `prod@default:
   replace container gpustack-prod (v0.5.1-cpu -> v0.5.1-cpu) [the configuration changed: env GPUSTACK_DEBUG]
   verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
 `,
 		},
 		{
@@ -379,6 +384,7 @@ func TestPlan(t *testing.T) {
   replace container gpustack-prod (v0.4.1-cpu -> v0.5.1-cpu) [the version changes]
   migrate database e6bf9e067296 (004c73a5c09e -> e6bf9e067296) [the database is behind the target release]
   verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
 `,
 		},
 	}
@@ -416,7 +422,7 @@ func TestRefusalsCarryRemedies(t *testing.T) {
 	if len(r) != 1 {
 		t.Fatalf("want one refusal, got %v", r)
 	}
-	if !strings.Contains(r[0].Remedy, `version = "v0.6.2"`) || !strings.Contains(r[0].Remedy, "gpustack-deploy backups") {
+	if !strings.Contains(r[0].Remedy, `version = "v0.6.0"`) || !strings.Contains(r[0].Remedy, "gpustack-deploy backups") {
 		t.Errorf("remedy should name the release that knows the database and the backups command: %q", r[0].Remedy)
 	}
 	if len(p.Deployments[0].Actions) != 0 {

@@ -106,6 +106,14 @@ func staleReason(saved *savedPlan, fresh *plan.Plan, l *loaded) string {
 			return "configuration file " + now[i].Path + " changed"
 		}
 	}
+	for i, d := range fresh.Deployments {
+		if i >= len(saved.Plan.Deployments) || d.Name != saved.Plan.Deployments[i].Name || d.Target != saved.Plan.Deployments[i].Target {
+			return "the desired state is not the one the plan was made for (pass the same --var values and environment as to plan)"
+		}
+	}
+	if len(fresh.Deployments) != len(saved.Plan.Deployments) {
+		return "the plan was made for other deployments"
+	}
 	if fresh.Observed != saved.Plan.Observed {
 		return "what runs on the Docker hosts changed (containers, images, volumes or the database)"
 	}
