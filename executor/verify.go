@@ -182,7 +182,7 @@ func (x *Executor) poll() time.Duration {
 	if x.PollInterval > 0 {
 		return x.PollInterval
 	}
-	return 250 * time.Millisecond
+	return 100 * time.Millisecond
 }
 
 // checkVersion asks GET /version: images have reported another version than
