@@ -51,8 +51,33 @@ func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Dep
 	r := &run{x: x, eng: eng, d: d, pd: pd, j: j, res: &res}
 	j.Begin(pd)
 	err = r.actions(ctx)
+	if err == nil && r.backup != nil {
+		r.prune()
+	}
 	j.End(err)
 	return res, err
+}
+
+// prune applies the retention policy once the apply succeeded, still
+// under the lock: nothing is pruned while an apply is in flight, and the
+// newest backup of the revision now deployed is always kept.
+func (r *run) prune() {
+	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
+	if err != nil {
+		r.res.Notes = append(r.res.Notes, "retention not applied: "+err.Error())
+		return
+	}
+	deployed := r.pd.Target.Revision
+	if deployed == "" {
+		deployed = r.backup.Revision
+	}
+	removed, err := store.Prune(r.d.Backup.Keep, deployed)
+	if err != nil {
+		r.res.Notes = append(r.res.Notes, "retention: "+err.Error())
+	}
+	for _, id := range removed {
+		r.x.printf("%s: removed backup %s (backup.keep = %d)", r.d.Name, id, r.d.Backup.Keep)
+	}
 }
 
 func (r *run) actions(ctx context.Context) error {
