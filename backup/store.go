@@ -261,9 +261,11 @@ func (s *Store) Verify(m Manifest) error {
 	return nil
 }
 
-// Prune deletes backups beyond the newest keep. The newest backup of
-// protectRevision (the revision deployed now) is always kept, even when it
-// is older than the others. It returns the ids it removed.
+// Prune deletes backups beyond the newest keep. Verified backups and
+// safety copies are counted apart, so restores cannot push verified
+// backups out. The newest verified backup of protectRevision (the revision
+// deployed now) is always kept, even when it is older than the others. It
+// returns the ids it removed.
 func (s *Store) Prune(keep int, protectRevision string) ([]string, error) {
 	if keep < 1 {
 		return nil, fmt.Errorf("prune: keep must be at least 1, got %d", keep)
@@ -280,8 +282,10 @@ func (s *Store) Prune(keep int, protectRevision string) ([]string, error) {
 		}
 	}
 	var removed []string
-	for i, m := range list {
-		if i < keep || m.ID == protected {
+	seen := map[bool]int{}
+	for _, m := range list {
+		seen[m.Verified]++
+		if seen[m.Verified] <= keep || m.ID == protected {
 			continue
 		}
 		if err := os.RemoveAll(s.Path(m.ID)); err != nil {
@@ -290,4 +294,55 @@ func (s *Store) Prune(keep int, protectRevision string) ([]string, error) {
 		removed = append(removed, m.ID)
 	}
 	return removed, nil
+}
+
+// CreateRaw keeps the files in raw exactly as they are (database.db, its
+// -wal and -shm, SecretFiles), unverified: a safety copy of a database that
+// may be damaged, taken before it is overwritten. It is listed like any
+// backup, with Verified false, and never chosen by a rollback.
+func (s *Store) CreateRaw(raw string, m Manifest) (*Manifest, error) {
+	m.Format, m.Verified = ManifestFormat, false
+	if m.ID == "" {
+		m.ID = NewID(m.Created, m.Revision) + "-safety"
+	}
+	final := filepath.Join(s.Dir, m.ID)
+	tmp := final + ".tmp"
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", tmp, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	for _, name := range append([]string{DatabaseName, DatabaseName + "-wal", DatabaseName + "-shm"}, SecretFiles...) {
+		found, err := copyIfPresent(filepath.Join(raw, name), filepath.Join(tmp, name))
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue
+		}
+		f, err := hashFile(filepath.Join(tmp, name))
+		if err != nil {
+			return nil, err
+		}
+		m.Files = append(m.Files, f)
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	if err := writeFileSync(filepath.Join(tmp, ManifestName), append(data, '\n')); err != nil {
+		return nil, err
+	}
+	if err := syncPath(tmp); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return nil, fmt.Errorf("move safety copy into place: %w", err)
+	}
+	ok = true
+	return &m, syncPath(s.Dir)
 }

@@ -21,7 +21,8 @@ type run struct {
 	j   *Journal
 	res *Result
 
-	backup     *backup.Manifest
+	backup     *backup.Manifest // taken by this apply: the rollback target
+	restored   *backup.Manifest // written into the volume by a restore
 	previousID string // the container kept aside by a replace
 	stoppedID  string // the container stopped for the backup
 	currentID  string // the container created or started by this apply
@@ -119,6 +120,10 @@ func (r *run) action(ctx context.Context, a plan.Action) error {
 		return r.eng.SetRestartPolicy(ctx, r.currentID, r.d.Restart)
 	case plan.ActionRemovePrevious:
 		return r.removePrevious(ctx)
+	case plan.ActionSafetyCopy:
+		return r.safetyCopy(ctx, a)
+	case plan.ActionRestoreDatabase:
+		return r.restoreDatabase(ctx, a)
 	default:
 		return fmt.Errorf("unknown action %d", int(a.Kind))
 	}

@@ -111,10 +111,8 @@ func TakeBackup(ctx context.Context, eng observe.FileReader, store *backup.Store
 	if _, err := observe.CopySQLite(ctx, eng, id, dataDir, raw); err != nil {
 		return nil, fmt.Errorf("back up %s: copy the database out: %w", m.Deployment, err)
 	}
-	for _, name := range backup.SecretFiles {
-		if _, err := eng.CopyFile(ctx, id, dataDir+"/"+name, filepath.Join(raw, name)); err != nil && !engine.IsNotFound(err) {
-			return nil, fmt.Errorf("back up %s: copy %s: %w", m.Deployment, name, err)
-		}
+	if err := copySecrets(ctx, eng, id, dataDir, raw); err != nil {
+		return nil, fmt.Errorf("back up %s: %w", m.Deployment, err)
 	}
 	m.Engine = string(catalog.EngineSQLite)
 	out, err := store.Create(raw, m, probeCheck(cat, m.Revision))
@@ -136,4 +134,14 @@ func probeCheck(cat *catalog.Catalog, revision string) backup.Check {
 		}
 		return nil
 	}
+}
+
+// copySecrets copies the SecretFiles present in dataDir into dst.
+func copySecrets(ctx context.Context, eng observe.FileReader, id, dataDir, dst string) error {
+	for _, name := range backup.SecretFiles {
+		if _, err := eng.CopyFile(ctx, id, dataDir+"/"+name, filepath.Join(dst, name)); err != nil && !engine.IsNotFound(err) {
+			return fmt.Errorf("copy %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -73,6 +73,9 @@ type Result struct {
 	Deployment string
 	// Backup is the id of the backup taken before the change, if any.
 	Backup string
+	// SafetyCopy is the id of the unverified copy a restore kept of the
+	// database it overwrote.
+	SafetyCopy string
 	// Verified is true when the new container passed every check.
 	Verified bool
 	// Failure describes why the new version was not accepted.

@@ -77,7 +77,11 @@ func (r *run) rollback(ctx context.Context) error {
 		if r.backup == nil {
 			// Without a backup the database may hold a half-applied
 			// migration; starting the old image on it could make it worse.
-			r.res.Notes = append(r.res.Notes, "no backup was taken (backup.before_upgrade = false): the failed container is kept stopped for inspection and the previous one is not started")
+			note := "no backup was taken by this apply (backup.before_upgrade = false)"
+			if r.res.SafetyCopy != "" {
+				note = "the restored version did not verify; the database as it was before the restore is kept in safety copy " + r.res.SafetyCopy
+			}
+			r.res.Notes = append(r.res.Notes, note+": the failed container is kept stopped for inspection and the previous one is not started")
 			return nil
 		}
 		if err := r.restore(ctx, r.currentID); err != nil {

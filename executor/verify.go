@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -227,7 +228,7 @@ func (r *run) checkDatabase(ctx context.Context) error {
 		return fmt.Errorf("verify: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	db := observe.ReadDatabaseFrom(ctx, r.eng, r.currentID, spec.DataDir, tmp, schema.Options{})
+	db := observe.ReadDatabaseFrom(ctx, r.eng, r.currentID, spec.DataDir, tmp, schema.Options{CountRows: r.restored != nil})
 	switch db.Status {
 	case observe.DBRead:
 	case observe.DBUnsupported:
@@ -248,5 +249,28 @@ func (r *run) checkDatabase(ctx context.Context) error {
 	if missing := rev.Probe().Check(db.Tables); len(missing) > 0 {
 		return &Failure{Kind: FailProbe, Message: fmt.Sprintf("stamped %s but missing %v", head, missing)}
 	}
+	if r.restored != nil && r.restored.Revision == head {
+		return rowsKept(r.restored.Rows, db.Rows)
+	}
 	return nil
+}
+
+// rowsKept checks that a restored database holds at least the rows its
+// backup recorded (GPUStack may add rows of its own at start).
+func rowsKept(want, got map[string]int64) error {
+	for _, table := range sortedTables(want) {
+		if got[table] < want[table] {
+			return &Failure{Kind: FailProbe, Message: fmt.Sprintf("table %s holds %d rows after the restore, the backup had %d", table, got[table], want[table])}
+		}
+	}
+	return nil
+}
+
+func sortedTables(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

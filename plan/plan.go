@@ -39,6 +39,11 @@ const (
 	ActionVerify ActionKind = 8
 	// ActionRemovePrevious removes a container kept aside by an interrupted apply.
 	ActionRemovePrevious ActionKind = 9
+	// ActionSafetyCopy stops the container and keeps the database files as
+	// they are, unverified, before they are overwritten by a restore.
+	ActionSafetyCopy ActionKind = 10
+	// ActionRestoreDatabase writes a verified backup into the data volume.
+	ActionRestoreDatabase ActionKind = 11
 )
 
 var actionNames = map[ActionKind]string{
@@ -51,6 +56,8 @@ var actionNames = map[ActionKind]string{
 	ActionMigrate:          "migrate database",
 	ActionVerify:           "verify",
 	ActionRemovePrevious:   "remove previous container",
+	ActionSafetyCopy:       "keep a safety copy",
+	ActionRestoreDatabase:  "restore database",
 }
 
 func (k ActionKind) String() string {
@@ -71,8 +78,10 @@ func (k ActionKind) Symbol() string {
 		return "-/+"
 	case ActionStartContainer:
 		return ">"
-	case ActionBackupDatabase:
+	case ActionBackupDatabase, ActionSafetyCopy:
 		return "*"
+	case ActionRestoreDatabase:
+		return "<-"
 	case ActionMigrate:
 		return "~"
 	case ActionVerify:
@@ -109,6 +118,9 @@ const (
 	ReasonLeftover         Reason = 12
 	ReasonContainerMissing Reason = 13
 	ReasonKeptForRollback  Reason = 14
+	ReasonRestoreRequested Reason = 15
+	ReasonBeforeOverwrite  Reason = 16
+	ReasonBackupVersion    Reason = 17
 )
 
 var reasonTexts = map[Reason]string{
@@ -126,6 +138,9 @@ var reasonTexts = map[Reason]string{
 	ReasonLeftover:         "an interrupted apply left it behind",
 	ReasonContainerMissing: "the container was removed",
 	ReasonKeptForRollback:  "it was kept only to roll back to until the new container is verified",
+	ReasonRestoreRequested: "restore was asked for",
+	ReasonBeforeOverwrite:  "the database is about to be overwritten, whatever state it is in",
+	ReasonBackupVersion:    "the backup was taken at this version",
 }
 
 func (r Reason) String() string { return reasonTexts[r] }

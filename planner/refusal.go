@@ -92,7 +92,7 @@ func refuseProbe(rev catalog.Revision, missing []catalog.Missing) plan.Refusal {
 		Detail: fmt.Sprintf("A database stamped %s must have these; GPUStack will fail with \"no such column\". "+
 			"This happens when a development image stamped the revision before its migration was complete, "+
 			"or a migration half-applied (#1900, #1084). Releases never re-run a stamped revision.", rev.ID),
-		Remedy: "Restore a backup taken before the failed upgrade (`gpustack-deploy backups`), " +
+		Remedy: "Restore a backup taken before the failed upgrade (`gpustack-deploy doctor` names it), " +
 			"or redeploy with a fresh data volume, keeping the model cache volume.",
 	}
 }

@@ -106,6 +106,10 @@ func action(w io.Writer, a plan.Action) {
 		}
 	case plan.ActionBackupDatabase:
 		fmt.Fprintf(w, " in volume %s at revision %s -> %s\n", a.Subject, a.From, a.Detail)
+	case plan.ActionSafetyCopy:
+		fmt.Fprintf(w, " of volume %s as found (revision %s, not verified) -> %s\n", a.Subject, orNone(a.From), a.Detail)
+	case plan.ActionRestoreDatabase:
+		fmt.Fprintf(w, " from backup %s into volume %s: revision %s -> %s\n", a.Subject, a.Detail, orNone(a.From), a.To)
 	case plan.ActionVerify:
 		checks := "/healthz, /version"
 		if a.To != "" {
@@ -121,7 +125,7 @@ func action(w io.Writer, a plan.Action) {
 	}
 	if a.Reason != plan.ReasonNone && a.Kind != plan.ActionVerify {
 		reason := a.Reason.String()
-		if a.Detail != "" && a.Kind != plan.ActionBackupDatabase {
+		if a.Detail != "" && a.Kind != plan.ActionBackupDatabase && a.Kind != plan.ActionSafetyCopy && a.Kind != plan.ActionRestoreDatabase {
 			reason += ": " + a.Detail
 		}
 		fmt.Fprintf(w, "        because %s\n", reason)

@@ -74,16 +74,7 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 		fmt.Fprintln(s.err, "Apply cancelled; nothing was changed.")
 		return exitError
 	}
-	x := &executor.Executor{
-		Engines:  map[string]executor.Engine{},
-		Catalog:  l.catalog,
-		StateDir: c.state(),
-		Out:      s.out,
-		TTY:      s.tty,
-	}
-	for h, e := range engines {
-		x.Engines[h] = e
-	}
+	x := newExecutor(&c, l, engines, s)
 	start := time.Now()
 	results, err := x.Apply(ctx, p, l.desired)
 	render.Results(s.out, results, time.Since(start))

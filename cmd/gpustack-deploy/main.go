@@ -46,7 +46,9 @@ func commands() []command {
 		{"plan", "Show what apply would change", runPlan},
 		{"apply", "Change the deployments to match the files", runApply},
 		{"status", "Show what runs, its health, revision and last backup", runStatus},
-		{"backups", "List the verified backups of each deployment", runBackups},
+		{"backup", "Take a verified backup of the database now", runBackup},
+		{"backups", "List the backups of each deployment", runBackups},
+		{"restore", "Put a backup back and start the version it was taken at", runRestore},
 		{"version", "Print the version of gpustack-deploy", runVersion},
 	}
 }

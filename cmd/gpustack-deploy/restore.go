@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/backup"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/executor"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+	"github.com/gpustack-deploy/gpustack-deploy/planner"
+	"github.com/gpustack-deploy/gpustack-deploy/render"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
+)
+
+// selectDeployments returns the deployments named (all when names is empty).
+func selectDeployments(all []config.Deployment, names []string) ([]config.Deployment, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []config.Deployment
+	for _, n := range names {
+		found := false
+		for _, d := range all {
+			if d.Name == n {
+				out, found = append(out, d), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no deployment named %q in the files", n)
+		}
+	}
+	return out, nil
+}
+
+func runBackup(ctx context.Context, s stdio, args []string) int {
+	var (
+		c      common
+		names  []string
+		online bool
+	)
+	fs := newFlagSet("backup", "Take a verified backup of each deployment's database now.\n"+
+		"The container is stopped for the copy (usually a second or two) and started again;\n"+
+		"--online copies from the running server instead and relies on verification.",
+		"gpustack-deploy backup -f gpustack.hcl --deployment prod", s)
+	c.register(fs)
+	fs.StringArrayVar(&names, "deployment", nil, "back up only this deployment (repeatable)")
+	fs.BoolVar(&online, "online", false, "do not stop the container")
+	if code, done := parse(fs, args, s); done {
+		return code
+	}
+	l, ok := c.load(s)
+	if !ok {
+		return exitError
+	}
+	targets, err := selectDeployments(l.desired.Deployments, names)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	engines, closeAll, err := c.connect(ctx, l.desired)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	defer closeAll()
+	obs, err := observe.Observe(ctx, engines, targets)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	x := newExecutor(&c, l, engines, s)
+	code := exitOK
+	for _, d := range targets {
+		o := obs.Deployments[d.Name]
+		if o.Database.Status != observe.DBRead || o.Database.Revision == "" {
+			fmt.Fprintf(s.err, "%s: nothing to back up: the database is %s %s\n", d.Name, o.Database.Status, o.Database.Reason)
+			code = exitError
+			continue
+		}
+		current := plan.State{Revision: o.Database.Revision}
+		if ct := o.Container; ct != nil {
+			current.Version, current.Image = ct.Labels[spec.LabelVersion], ct.Image
+		}
+		m, err := x.BackupNow(ctx, d, current, online)
+		if err != nil {
+			fmt.Fprintf(s.err, "Error: %s: %v\n", d.Name, err)
+			code = exitError
+			continue
+		}
+		fmt.Fprintf(s.out, "%s: backup %s verified: revision %s, %d rows, %d bytes, in %s\n", d.Name, m.ID, m.Revision, m.TotalRows(), m.Size(), d.Backup.Dir)
+	}
+	return code
+}
+
+func runRestore(ctx context.Context, s stdio, args []string) int {
+	var (
+		c           common
+		names       []string
+		autoApprove bool
+		unverified  bool
+	)
+	fs := newFlagSet("restore", "Put a backup back: keep a safety copy of the database as it is now, write the backup\n"+
+		"into the data volume, start the version the backup was taken at, and verify it.",
+		"gpustack-deploy restore 20261128T061702.000Z-e6bf9e067296 -f gpustack.hcl", s)
+	c.register(fs)
+	fs.StringArrayVar(&names, "deployment", nil, "the deployment the backup belongs to, when several could hold it")
+	fs.BoolVar(&autoApprove, "auto-approve", false, "restore without asking for confirmation")
+	fs.BoolVar(&unverified, "unverified", false, "allow restoring a safety copy (a backup that was never verified)")
+	if code, done := parse(fs, args, s); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return errorf(s, "restore takes one backup id (list them with `gpustack-deploy backups`)")
+	}
+	id := fs.Arg(0)
+	l, ok := c.load(s)
+	if !ok {
+		return exitError
+	}
+	candidates, err := selectDeployments(l.desired.Deployments, names)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	d, m, err := findBackup(candidates, id)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	store, err := backup.Open(d.Backup.Dir, d.Name)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	if err := store.Verify(m); err != nil {
+		return errorf(s, "%v\nNothing was changed. Choose another backup (gpustack-deploy backups).", err)
+	}
+	if !m.Verified && !unverified {
+		return errorf(s, "backup %s is a safety copy that was never verified (%s); pass --unverified to restore it anyway", m.ID, m.Reason)
+	}
+	engines, closeAll, err := c.connect(ctx, l.desired)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	defer closeAll()
+	obs, err := observe.Observe(ctx, engines, []config.Deployment{d})
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	pd := planner.PlanRestore(d, obs.Deployments[d.Name], planner.RestoreSource{ID: m.ID, Version: m.Version, Revision: m.Revision}, l.catalog)
+	p := &plan.Plan{FormatVersion: plan.FormatVersion, Deployments: []plan.Deployment{pd}, Observed: obs.Fingerprint()}
+	fmt.Fprintf(s.out, "Restore backup %s of %q: taken %s at %s, revision %s, %d rows.\n\n",
+		m.ID, d.Name, m.Created.Local().Format(time.DateTime), m.Version, m.Revision, m.TotalRows())
+	render.Plan(s.out, p)
+	if p.Refused() {
+		return exitError
+	}
+	if !autoApprove && !confirm(s) {
+		fmt.Fprintln(s.err, "Restore cancelled; nothing was changed.")
+		return exitError
+	}
+	x := newExecutor(&c, l, engines, s)
+	start := time.Now()
+	results, err := x.Apply(ctx, p, &config.Desired{Deployments: []config.Deployment{planner.AtVersion(d, m.Version)}})
+	render.Results(s.out, results, time.Since(start))
+	if err != nil {
+		fmt.Fprintf(s.err, "\nError: %v\n", err)
+		return applyExitCode(results)
+	}
+	for _, w := range pd.Warnings {
+		fmt.Fprintf(s.out, "\nNext: %s\n", w.Detail)
+	}
+	return exitOK
+}
+
+// findBackup finds the deployment whose backup store holds id.
+func findBackup(deployments []config.Deployment, id string) (config.Deployment, backup.Manifest, error) {
+	var errs []error
+	for _, d := range deployments {
+		store, err := backup.Open(d.Backup.Dir, d.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if m, err := store.Get(id); err == nil {
+			return d, m, nil
+		}
+	}
+	if len(errs) > 0 {
+		return config.Deployment{}, backup.Manifest{}, errors.Join(errs...)
+	}
+	return config.Deployment{}, backup.Manifest{}, fmt.Errorf("no deployment has a backup %q (list them with `gpustack-deploy backups`)", id)
+}
+
+func newExecutor(c *common, l *loaded, engines observe.Engines, s stdio) *executor.Executor {
+	x := &executor.Executor{Engines: map[string]executor.Engine{}, Catalog: l.catalog, StateDir: c.state(), Out: s.out, TTY: s.tty}
+	for h, e := range engines {
+		x.Engines[h] = e
+	}
+	return x
+}

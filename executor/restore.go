@@ -1,0 +1,138 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/gpustack-deploy/gpustack-deploy/backup"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
+)
+
+// safetyCopy stops the container and keeps the database files as they are,
+// whatever state they are in, before a restore overwrites them.
+func (r *run) safetyCopy(ctx context.Context, a plan.Action) error {
+	id, dataDir, cleanup, err := r.dataReader(ctx)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
+	if err != nil {
+		return err
+	}
+	raw, err := os.MkdirTemp(store.Dir, "raw-*.tmp")
+	if err != nil {
+		return fmt.Errorf("safety copy: %w", err)
+	}
+	defer os.RemoveAll(raw)
+	if _, err := observe.CopySQLite(ctx, r.eng, id, dataDir, raw); err != nil {
+		return fmt.Errorf("safety copy: %w", err)
+	}
+	if err := copySecrets(ctx, r.eng, id, dataDir, raw); err != nil {
+		return fmt.Errorf("safety copy: %w", err)
+	}
+	m, err := store.CreateRaw(raw, backup.Manifest{
+		Deployment: r.d.Name, Host: r.d.Host, Created: r.x.now(),
+		Reason:  "safety copy before restoring " + r.pd.Target.Version,
+		Version: r.pd.Current.Version, Image: r.pd.Current.Image,
+		Engine: "sqlite", Revision: a.From,
+	})
+	if err != nil {
+		return err
+	}
+	r.res.SafetyCopy = m.ID
+	r.x.printf("%s: safety copy %s kept (unverified, as found)", r.d.Name, m.ID)
+	return nil
+}
+
+// restoreDatabase writes backup a.Subject into the data volume through a
+// stopped container that mounts it. The backup is verified against its
+// manifest first; a damaged one is refused before anything is written.
+func (r *run) restoreDatabase(ctx context.Context, a plan.Action) error {
+	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
+	if err != nil {
+		return err
+	}
+	m, err := store.Get(a.Subject)
+	if err != nil {
+		return err
+	}
+	id, dataDir, cleanup, err := r.dataReader(ctx)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	rc, err := store.Archive(m)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := r.eng.CopyIn(ctx, id, dataDir, rc); err != nil {
+		return fmt.Errorf("restore backup %s: %w", m.ID, err)
+	}
+	r.restored = &m
+	r.x.printf("%s: backup %s written into volume %s", r.d.Name, m.ID, r.d.Data.Source())
+	return nil
+}
+
+// BackupNow takes an on-demand verified backup of deployment d under its
+// apply lock. Unless online is set, a running container is stopped for the
+// copy and started again afterwards, whatever happens; online copies the
+// files from the running server and relies on verification to reject a
+// torn copy.
+func (x *Executor) BackupNow(ctx context.Context, d config.Deployment, current plan.State, online bool) (*backup.Manifest, error) {
+	eng, ok := x.Engines[d.Host]
+	if !ok {
+		return nil, fmt.Errorf("no connection to docker host %q", d.Host)
+	}
+	lock, err := AcquireLock(x.StateDir, d.Name, x.now())
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	if lock.Stale != "" {
+		x.printf("%s: %s", d.Name, lock.Stale)
+	}
+	r := &run{x: x, eng: eng, d: d, pd: plan.Deployment{Name: d.Name, Host: d.Host, Current: current}, res: &Result{Deployment: d.Name}}
+	var (
+		id, dataDir string
+		cleanup     = func() {}
+	)
+	if online {
+		ct, err := eng.InspectContainer(ctx, d.ContainerName)
+		if err != nil {
+			return nil, err
+		}
+		if ct == nil || !mountsData(ct, d.Data.Source()) {
+			return nil, fmt.Errorf("--online needs the running container %s", d.ContainerName)
+		}
+		id, dataDir = ct.ID, spec.DataDir
+	} else {
+		id, dataDir, cleanup, err = r.dataReader(ctx)
+		if err != nil {
+			return nil, err
+		}
+	}
+	defer cleanup()
+	if r.stoppedID != "" {
+		defer func() {
+			if err := eng.StartContainer(context.WithoutCancel(ctx), r.stoppedID); err != nil {
+				x.printf("%s: could not start %s again: %v", d.Name, d.ContainerName, err)
+				return
+			}
+			x.printf("%s: %s started again", d.Name, d.ContainerName)
+		}()
+	}
+	store, err := backup.Open(d.Backup.Dir, d.Name)
+	if err != nil {
+		return nil, err
+	}
+	return TakeBackup(ctx, eng, store, id, dataDir, backup.Manifest{
+		Deployment: d.Name, Host: d.Host, Created: x.now(), Reason: "on demand",
+		Version: current.Version, Image: current.Image, Revision: current.Revision,
+	}, x.Catalog)
+}
