@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 )
@@ -96,4 +97,28 @@ func splitVariant(s string) (base, variant string) {
 		}
 	}
 	return s, ""
+}
+
+var tagClassSlugs = map[TagClass]string{
+	TagUnknown: "unknown", TagRelease: "release", TagPrerelease: "prerelease", TagDev: "dev", TagFloating: "floating",
+}
+
+// MarshalText gives the class's stable JSON name.
+func (c TagClass) MarshalText() ([]byte, error) {
+	s, ok := tagClassSlugs[c]
+	if !ok {
+		return nil, fmt.Errorf("no name for tag class %d", int(c))
+	}
+	return []byte(s), nil
+}
+
+// UnmarshalText reads a name written by MarshalText.
+func (c *TagClass) UnmarshalText(b []byte) error {
+	for k, s := range tagClassSlugs {
+		if s == string(b) {
+			*c = k
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown tag class %q", b)
 }
