@@ -180,12 +180,21 @@ func readDatabase(ctx context.Context, eng *engine.Client, d config.Deployment, 
 		return Database{Status: DBUnknown, Reason: err.Error()}
 	}
 	defer cleanup()
-	dir, err := os.MkdirTemp("", "gpustack-deploy-observe-")
-	if err != nil {
-		return Database{Status: DBUnknown, Reason: fmt.Sprintf("temporary directory: %v", err)}
+	// A copy taken while GPUStack writes can be torn; a second copy is
+	// cheap and tells a busy database from a damaged one.
+	var db Database
+	for attempt := 0; attempt < 3; attempt++ {
+		dir, err := os.MkdirTemp("", "gpustack-deploy-observe-")
+		if err != nil {
+			return Database{Status: DBUnknown, Reason: fmt.Sprintf("temporary directory: %v", err)}
+		}
+		db = ReadDatabaseFrom(ctx, eng, id, dataDir, dir, schema.Options{CountRows: true})
+		os.RemoveAll(dir)
+		if db.Status != DBUnknown || ctx.Err() != nil {
+			break
+		}
 	}
-	defer os.RemoveAll(dir)
-	return ReadDatabaseFrom(ctx, eng, id, dataDir, dir, schema.Options{CountRows: true})
+	return db
 }
 
 // volumeReader returns a container through which the data volume can be
