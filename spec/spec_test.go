@@ -1,0 +1,96 @@
+package spec
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+)
+
+func base() config.Deployment {
+	return config.Deployment{
+		Name: "prod", Version: "v0.5.1", Variant: "cpu", Image: "gpustack/gpustack", ContainerName: "gpustack-prod",
+		Port: 8080, ContainerPort: 80, ListenAddress: "0.0.0.0", Restart: "unless-stopped",
+		Args: []config.Value{{S: "--disable-worker"}},
+		Env: map[string]config.Value{
+			"GPUSTACK_DEBUG":              {S: "false"},
+			"GPUSTACK_BOOTSTRAP_PASSWORD": {S: "s3cret", Sensitive: true},
+		},
+		Data:  config.Volume{Name: "prod-data", Path: DataDir},
+		Cache: &config.Volume{HostPath: "/srv/cache", Path: "/var/lib/gpustack-cache"},
+	}
+}
+
+func TestForBuildsTheContainer(t *testing.T) {
+	c := For(base(), "e6bf9e067296")
+	if c.Image != "gpustack/gpustack:v0.5.1-cpu" {
+		t.Errorf("image %q", c.Image)
+	}
+	if got := strings.Join(c.ArgStrings(), " "); got != "--disable-worker --cache-dir /var/lib/gpustack-cache" {
+		t.Errorf("args %q: a v0.x cache outside the data dir must be passed as --cache-dir", got)
+	}
+	if got := strings.Join(c.EnvStrings(), " "); got != "GPUSTACK_BOOTSTRAP_PASSWORD=s3cret GPUSTACK_DEBUG=false" {
+		t.Errorf("env %q: want sorted NAME=value", got)
+	}
+	if len(c.Mounts) != 2 || c.Mounts[0].Source() != "prod-data" || c.Mounts[0].Target != DataDir || c.Mounts[1].Source() != "/srv/cache" {
+		t.Errorf("mounts %+v", c.Mounts)
+	}
+	for k, want := range map[string]string{LabelDeployment: "prod", LabelRole: RoleServer, LabelVersion: "v0.5.1-cpu", LabelRevision: "e6bf9e067296", LabelEnvKeys: "GPUSTACK_BOOTSTRAP_PASSWORD,GPUSTACK_DEBUG"} {
+		if c.Labels[k] != want {
+			t.Errorf("label %s = %q, want %q", k, c.Labels[k], want)
+		}
+	}
+	if len(c.Hash()) != 16 {
+		t.Errorf("hash %q", c.Hash())
+	}
+	if strings.Contains(c.Describe(), "s3cret") {
+		t.Error("Describe must not reveal sensitive values")
+	}
+}
+
+func TestV2CacheInsideDataDirIsNotPassedAsFlag(t *testing.T) {
+	d := base()
+	d.Version, d.Variant = "v2.2.3", ""
+	d.Cache.Path = "/var/lib/gpustack/cache"
+	if got := strings.Join(For(d, "").ArgStrings(), " "); got != "--disable-worker" {
+		t.Errorf("args %q", got)
+	}
+}
+
+func TestHashIsStableAndSensitiveToEveryField(t *testing.T) {
+	ref := For(base(), "e6bf9e067296").Hash()
+	for i := 0; i < 50; i++ {
+		if h := For(base(), "e6bf9e067296").Hash(); h != ref {
+			t.Fatalf("hash changed between identical calls: %s vs %s", h, ref)
+		}
+	}
+	changes := map[string]func(d *config.Deployment){
+		"version":      func(d *config.Deployment) { d.Version = "v0.6.0" },
+		"arg":          func(d *config.Deployment) { d.Args = nil },
+		"env value":    func(d *config.Deployment) { d.Env["GPUSTACK_DEBUG"] = config.Value{S: "true"} },
+		"secret value": func(d *config.Deployment) { d.Env["GPUSTACK_BOOTSTRAP_PASSWORD"] = config.Value{S: "other", Sensitive: true} },
+		"port":         func(d *config.Deployment) { d.Port = 8081 },
+		"listen":       func(d *config.Deployment) { d.ListenAddress = "127.0.0.1" },
+		"data volume":  func(d *config.Deployment) { d.Data.Name = "other" },
+		"cache":        func(d *config.Deployment) { d.Cache = nil },
+		"restart":      func(d *config.Deployment) { d.Restart = "always" },
+		"user label":   func(d *config.Deployment) { d.Labels = map[string]string{"team": "ml"} },
+	}
+	for name, change := range changes {
+		d := base()
+		d.Env = map[string]config.Value{}
+		for k, v := range base().Env {
+			d.Env[k] = v
+		}
+		change(&d)
+		if For(d, "e6bf9e067296").Hash() == ref {
+			t.Errorf("changing %s does not change the hash", name)
+		}
+	}
+}
+
+func TestLabelsReserved(t *testing.T) {
+	if !LabelsReserved(LabelConfigHash) || LabelsReserved("team") || LabelsReserved("io.gpustack") {
+		t.Error("LabelsReserved misclassifies")
+	}
+}
