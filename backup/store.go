@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -12,8 +13,7 @@ import (
 	"strings"
 	"time"
 
-	// Registers the "sqlite3" driver.
-	_ "github.com/mattn/go-sqlite3"
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/gpustack-deploy/gpustack-deploy/schema"
 )
@@ -68,8 +68,8 @@ type Check func(snap *schema.Snapshot) error
 
 // Create turns the raw files copied out of a stopped container (raw holds
 // database.db and maybe its -wal and -shm, plus SecretFiles) into a
-// verified backup. The WAL is folded into one self-contained file with
-// VACUUM INTO; the result must pass integrity_check and check.
+// verified backup. The WAL is folded into one self-contained file with the
+// online backup API; the result must pass integrity_check and check.
 func (s *Store) Create(raw string, m Manifest, check Check) (*Manifest, error) {
 	m.Format = ManifestFormat
 	if m.ID == "" {
@@ -90,7 +90,7 @@ func (s *Store) Create(raw string, m Manifest, check Check) (*Manifest, error) {
 		}
 	}()
 	db := filepath.Join(tmp, DatabaseName)
-	if err := vacuumInto(filepath.Join(raw, DatabaseName), db); err != nil {
+	if err := selfContained(filepath.Join(raw, DatabaseName), db); err != nil {
 		return nil, err
 	}
 	snap, err := schema.Inspect(db, schema.Options{Integrity: true, CountRows: true})
@@ -155,15 +155,56 @@ func NewID(t time.Time, revision string) string {
 	return t.UTC().Format("20060102T150405.000Z") + "-" + rev
 }
 
-func vacuumInto(src, dst string) error {
-	// Read-write so that SQLite folds a -wal beside the copy into the result.
-	conn, err := sql.Open("sqlite3", "file:"+src+"?_busy_timeout=5000")
+// selfContained copies the database at src (with the -wal beside it, if
+// any) into one file at dst with SQLite's online backup API: pages are
+// copied as SQLite sees them, WAL frames included, so dst needs no -wal.
+func selfContained(src, dst string) error {
+	// Read-write so that SQLite can read a -wal beside the copy.
+	srcDB, err := sql.Open("sqlite3", "file:"+src+"?_busy_timeout=5000")
 	if err != nil {
 		return fmt.Errorf("open copied database: %w", err)
 	}
-	defer conn.Close()
-	conn.SetMaxOpenConns(1)
-	if _, err := conn.Exec(`VACUUM INTO ?`, dst); err != nil {
+	defer srcDB.Close()
+	dstDB, err := sql.Open("sqlite3", "file:"+dst)
+	if err != nil {
+		return fmt.Errorf("create backup file: %w", err)
+	}
+	defer dstDB.Close()
+	ctx := context.Background()
+	srcConn, err := srcDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("open copied database: %w", err)
+	}
+	defer srcConn.Close()
+	dstConn, err := dstDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("create backup file: %w", err)
+	}
+	defer dstConn.Close()
+	err = dstConn.Raw(func(d any) error {
+		return srcConn.Raw(func(s any) error {
+			dc, ok1 := d.(*sqlite3.SQLiteConn)
+			sc, ok2 := s.(*sqlite3.SQLiteConn)
+			if !ok1 || !ok2 {
+				return errors.New("not a go-sqlite3 connection")
+			}
+			b, err := dc.Backup("main", sc, "main")
+			if err != nil {
+				return err
+			}
+			if _, err := b.Step(-1); err != nil {
+				b.Close()
+				return err
+			}
+			return b.Finish()
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("write self-contained copy: %w", err)
+	}
+	// The copy keeps the source's WAL flag in its header; switch it to a
+	// rollback journal so the file stands alone wherever it is opened.
+	if _, err := dstConn.ExecContext(ctx, `PRAGMA journal_mode=DELETE`); err != nil {
 		return fmt.Errorf("write self-contained copy: %w", err)
 	}
 	if err := os.Chmod(dst, 0o600); err != nil {
