@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -160,12 +161,12 @@ func NewID(t time.Time, revision string) string {
 // copied as SQLite sees them, WAL frames included, so dst needs no -wal.
 func selfContained(src, dst string) error {
 	// Read-write so that SQLite can read a -wal beside the copy.
-	srcDB, err := sql.Open("sqlite3", "file:"+src+"?_busy_timeout=5000")
+	srcDB, err := sql.Open("sqlite3", uri(src)+"?_busy_timeout=5000")
 	if err != nil {
 		return fmt.Errorf("open copied database: %w", err)
 	}
 	defer srcDB.Close()
-	dstDB, err := sql.Open("sqlite3", "file:"+dst)
+	dstDB, err := sql.Open("sqlite3", uri(dst))
 	if err != nil {
 		return fmt.Errorf("create backup file: %w", err)
 	}
@@ -211,6 +212,12 @@ func selfContained(src, dst string) error {
 		return fmt.Errorf("write self-contained copy: %w", err)
 	}
 	return syncPath(dst)
+}
+
+// uri is path as a SQLite URI filename: a "?", "#" or "%" in a backup
+// directory's name would otherwise cut the path short or be decoded.
+func uri(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath()
 }
 
 func copyIfPresent(src, dst string) (bool, error) {
