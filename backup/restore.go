@@ -18,9 +18,10 @@ var staleCompanions = []string{"database.db-wal", "database.db-shm", "database.d
 
 // Archive streams a tar of the backup's files, ready to be copied into a
 // GPUStack data directory: the database, the secrets, and empty companions
-// that neutralise the replaced database's -wal, -shm and -journal. It
-// verifies the backup first and refuses one that does not match its
-// manifest.
+// that neutralise the replaced database's -wal, -shm and -journal. A
+// companion the backup holds itself (the -wal of a safety copy) is sent
+// as it is instead. It verifies the backup first and refuses one that does
+// not match its manifest.
 func (s *Store) Archive(m Manifest) (io.ReadCloser, error) {
 	if err := s.Verify(m); err != nil {
 		return nil, err
@@ -35,12 +36,18 @@ func (s *Store) Archive(m Manifest) (io.ReadCloser, error) {
 func (s *Store) writeArchive(w io.Writer, m Manifest) error {
 	tw := tar.NewWriter(w)
 	mtime := time.Now()
+	own := map[string]bool{}
 	for _, f := range m.Files {
 		if err := addFile(tw, filepath.Join(s.Path(m.ID), f.Name), f.Name, mtime); err != nil {
 			return err
 		}
+		own[f.Name] = true
 	}
 	for _, name := range staleCompanions {
+		if own[name] {
+			// An empty entry after it would overwrite it when extracted.
+			continue
+		}
 		hdr := &tar.Header{Name: name, Mode: 0o644, Size: 0, ModTime: mtime, Typeflag: tar.TypeReg}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("archive %s: %w", name, err)

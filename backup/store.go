@@ -345,9 +345,12 @@ func (s *Store) Prune(keep int, protectRevision string) ([]string, error) {
 }
 
 // CreateRaw keeps the files in raw exactly as they are (database.db, its
-// -wal and -shm, SecretFiles), unverified: a safety copy of a database that
-// may be damaged, taken before it is overwritten. It is listed like any
-// backup, with Verified false, and never chosen by a rollback.
+// -wal, SecretFiles), unverified: a safety copy of a database that may be
+// damaged, taken before it is overwritten. It is listed like any backup,
+// with Verified false, and never chosen by a rollback. The -shm is left
+// out: it is an index SQLite rebuilds from the -wal, and any reader of the
+// copy (Verify included) rewrites it, so a kept one would fail the next
+// Verify.
 func (s *Store) CreateRaw(raw string, m Manifest) (*Manifest, error) {
 	m.Format, m.Verified = ManifestFormat, false
 	if m.ID == "" {
@@ -364,7 +367,7 @@ func (s *Store) CreateRaw(raw string, m Manifest) (*Manifest, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	for _, name := range append([]string{DatabaseName, DatabaseName + "-wal", DatabaseName + "-shm"}, SecretFiles...) {
+	for _, name := range append([]string{DatabaseName, DatabaseName + "-wal"}, SecretFiles...) {
 		found, err := copyIfPresent(filepath.Join(raw, name), filepath.Join(tmp, name))
 		if err != nil {
 			return nil, err
