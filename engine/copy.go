@@ -121,11 +121,7 @@ func ExtractTree(tr *tar.Reader, root, dst string) error {
 				return err
 			}
 		case tar.TypeSymlink, tar.TypeLink:
-			linkTarget := hdr.Linkname
-			if hdr.Typeflag == tar.TypeSymlink && !filepath.IsAbs(linkTarget) {
-				linkTarget = filepath.Join(filepath.Dir(target), linkTarget)
-			}
-			if !within(dst, linkTarget) {
+			if !linksInside(hdr, root, dst, target) {
 				return fmt.Errorf("archive entry %q links outside the target (%q)", hdr.Name, hdr.Linkname)
 			}
 			// Links are not needed to read a database; they are refused
@@ -148,6 +144,22 @@ func relativeEntry(name, root string) (string, error) {
 		return "", fmt.Errorf("archive entry %q is outside %q", name, root)
 	}
 	return filepath.FromSlash(strings.TrimPrefix(clean, root+"/")), nil
+}
+
+// linksInside reports whether a link entry, to be written at target,
+// points inside dst. A symlink's target is relative to the link's directory
+// (or absolute); a hard link's names another entry of the archive, so it
+// must be under root like any entry name.
+func linksInside(hdr *tar.Header, root, dst, target string) bool {
+	if hdr.Typeflag == tar.TypeLink {
+		_, err := relativeEntry(hdr.Linkname, root)
+		return err == nil
+	}
+	linkTarget := hdr.Linkname
+	if !filepath.IsAbs(linkTarget) {
+		linkTarget = filepath.Join(filepath.Dir(target), linkTarget)
+	}
+	return within(dst, linkTarget)
 }
 
 func within(dir, p string) bool {
