@@ -14,7 +14,7 @@ func refuseDevTag(tag catalog.Tag, pin string) plan.Refusal {
 		Summary: fmt.Sprintf("%q is a development tag", tag.Raw),
 		Detail: "Development images move with every push and stamp database revisions that no release knows; " +
 			"GPUStack does not support upgrading from or to them (issues #582, #1572, #2602).",
-		Remedy: fmt.Sprintf("Pin a release instead, e.g. version = %q. To run a dev image on purpose, set policy { allow_dev = true } and keep a backup.", pin),
+		Remedy: fmt.Sprintf("Pin a release, e.g. version = %q. To run a dev image on purpose, set policy { allow_dev = true } and keep a backup.", pin),
 	}
 }
 
