@@ -34,6 +34,12 @@ func (r *run) backupDatabase(ctx context.Context, a plan.Action) error {
 	if err != nil {
 		return err
 	}
+	// Read before the backup is written: manifest.json is final once
+	// TakeBackup returns. A helper container's image says nothing.
+	var imageID string
+	if ct, _ := r.eng.InspectContainer(ctx, id); ct != nil && ct.Labels[spec.LabelRole] != spec.RoleHelper {
+		imageID = ct.ImageID
+	}
 	m, err := TakeBackup(ctx, r.eng, store, id, dataDir, backup.Manifest{
 		Deployment: r.d.Name,
 		Host:       r.d.Host,
@@ -41,13 +47,11 @@ func (r *run) backupDatabase(ctx context.Context, a plan.Action) error {
 		Reason:     "before " + r.pd.Target.Version + " (" + a.Reason.String() + ")",
 		Version:    r.pd.Current.Version,
 		Image:      r.pd.Current.Image,
+		ImageID:    imageID,
 		Revision:   a.From,
 	}, r.x.Catalog)
 	if err != nil {
 		return err
-	}
-	if ct, _ := r.eng.InspectContainer(ctx, id); ct != nil {
-		m.ImageID = ct.ImageID
 	}
 	r.backup = m
 	r.res.Backup = m.ID
