@@ -119,7 +119,18 @@ func (r *run) verify(ctx context.Context) error {
 func (r *run) waitHealthy(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, r.d.Health.Timeout)
 	defer cancel()
-	lines, err := r.eng.FollowLogs(ctx, id, time.Time{})
+	// Only what the current run writes counts: a container started again
+	// (the previous one on a rollback) keeps the log of all its past runs,
+	// where an old CRITICAL line would fail a healthy start.
+	ct, err := r.eng.InspectContainer(ctx, id)
+	if err != nil {
+		return err
+	}
+	var since time.Time
+	if ct != nil {
+		since = ct.StartedAt
+	}
+	lines, err := r.eng.FollowLogs(ctx, id, since)
 	if err != nil {
 		return err
 	}
