@@ -7,6 +7,7 @@ import (
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/engine"
 	"github.com/gpustack-deploy/gpustack-deploy/observe"
 	"github.com/gpustack-deploy/gpustack-deploy/plan"
 	"github.com/gpustack-deploy/gpustack-deploy/spec"
@@ -23,9 +24,13 @@ type run struct {
 
 	backup     *backup.Manifest // taken by this apply: the rollback target
 	restored   *backup.Manifest // written into the volume by a restore
+	// inheritedBackup is the backup an interrupted apply took before its
+	// change: the rollback target when this run takes none of its own.
+	inheritedBackup string
 	previousID string // the container kept aside by a replace
 	stoppedID  string // the container stopped for the backup
 	currentID  string // the container created or started by this apply
+	started    bool   // currentID was started by this apply
 }
 
 func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment) (Result, error) {
@@ -44,12 +49,13 @@ func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Dep
 		return res, err
 	}
 	defer j.Close()
-	if interrupted != "" {
-		note := "the previous apply was interrupted (" + interrupted + "); this run continues from what the engine shows now"
+	r := &run{x: x, eng: eng, d: d, pd: pd, j: j, res: &res}
+	if interrupted != nil {
+		note := "the previous apply was interrupted (" + interrupted.Where + "); this run continues from what the engine shows now"
 		res.Notes = append(res.Notes, note)
 		x.printf("%s: %s", d.Name, note)
+		r.inheritedBackup = interrupted.Backup
 	}
-	r := &run{x: x, eng: eng, d: d, pd: pd, j: j, res: &res}
 	j.Begin(pd)
 	err = r.actions(ctx)
 	if err == nil && r.backup != nil {
@@ -143,14 +149,8 @@ func (r *run) createVolume(ctx context.Context, name string) error {
 // database. A container kept aside by an interrupted replace becomes the
 // one to go back to.
 func (r *run) createContainer(ctx context.Context) error {
-	if r.previousID == "" {
-		aside, err := r.eng.InspectContainer(ctx, r.d.ContainerName+observe.PreviousSuffix)
-		if err != nil {
-			return err
-		}
-		if aside != nil && aside.Labels[spec.LabelDeployment] == r.d.Name {
-			r.previousID = aside.ID
-		}
+	if err := r.adoptAside(ctx); err != nil {
+		return err
 	}
 	s := spec.For(r.d, r.pd.Target.Revision)
 	s.Restart = "no"
@@ -158,7 +158,7 @@ func (r *run) createContainer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.currentID = id
+	r.currentID, r.started = id, true
 	return r.eng.StartContainer(ctx, id)
 }
 
@@ -176,11 +176,21 @@ func (r *run) replaceContainer(ctx context.Context) error {
 		return err
 	}
 	aside := r.d.ContainerName + observe.PreviousSuffix
-	if stale, err := r.eng.InspectContainer(ctx, aside); err != nil {
+	stale, err := r.eng.InspectContainer(ctx, aside)
+	if err != nil {
 		return err
-	} else if stale != nil && stale.ID != old.ID {
-		// An earlier interrupted replace kept a container aside and the
-		// plan has moved past it: the one that ran until now is newer.
+	}
+	if stale != nil && stale.ID != old.ID && stale.Labels[spec.LabelDeployment] == r.d.Name {
+		if r.unverified(old) {
+			// The current container never passed verification; the one
+			// kept aside is the last that did. Keep it to go back to.
+			if err := r.eng.RemoveContainer(ctx, old.ID); err != nil {
+				return err
+			}
+			r.previousID = stale.ID
+			return r.createContainer(ctx)
+		}
+		// The current container was verified after the one kept aside.
 		if err := r.eng.RemoveContainer(ctx, stale.ID); err != nil {
 			return err
 		}
@@ -200,8 +210,37 @@ func (r *run) startExisting(ctx context.Context) error {
 	if ct == nil {
 		return errors.New("the container disappeared after planning; run plan again")
 	}
-	r.currentID = ct.ID
+	r.currentID, r.started = ct.ID, true
+	if err := r.adoptAside(ctx); err != nil {
+		return err
+	}
+	if ct.Running() && ct.ID != r.stoppedID {
+		return nil
+	}
 	return r.eng.StartContainer(ctx, ct.ID)
+}
+
+// adoptAside makes a container kept aside by an interrupted replace the one
+// to go back to.
+func (r *run) adoptAside(ctx context.Context) error {
+	if r.previousID != "" {
+		return nil
+	}
+	aside, err := r.eng.InspectContainer(ctx, r.d.ContainerName+observe.PreviousSuffix)
+	if err != nil {
+		return err
+	}
+	if aside != nil && aside.Labels[spec.LabelDeployment] == r.d.Name {
+		r.previousID = aside.ID
+	}
+	return nil
+}
+
+// unverified reports whether ct was started by an apply that never
+// verified it: apply creates containers without a restart policy and sets
+// the desired one only once they pass verification.
+func (r *run) unverified(ct *engine.Container) bool {
+	return ct.Restart == "no" && r.d.Restart != "no"
 }
 
 func (r *run) removePrevious(ctx context.Context) error {

@@ -33,35 +33,47 @@ type Journal struct {
 	now func() time.Time
 }
 
+// Interrupted describes an apply that began but never ended.
+type Interrupted struct {
+	// Where says what it was doing when it stopped.
+	Where string
+	// Backup is the id of the backup it took before changing anything,
+	// the database to go back to if its change cannot be completed.
+	Backup string
+}
+
 // OpenJournal opens a deployment's journal. When the last apply recorded
-// in it began but never ended, interrupted describes where it stopped.
-func OpenJournal(stateDir, deployment string, now func() time.Time) (*Journal, string, error) {
+// in it began but never ended, interrupted says where it stopped.
+func OpenJournal(stateDir, deployment string, now func() time.Time) (*Journal, *Interrupted, error) {
 	dir := filepath.Join(stateDir, "journal")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, "", fmt.Errorf("journal: %w", err)
+		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
 	path := filepath.Join(dir, deployment+".jsonl")
 	interrupted, err := lastUnfinished(path)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, "", fmt.Errorf("journal: %w", err)
+		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
 	return &Journal{f: f, now: now}, interrupted, nil
 }
 
-func lastUnfinished(path string) (string, error) {
+func lastUnfinished(path string) (*Interrupted, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("journal: %w", err)
+		return nil, fmt.Errorf("journal: %w", err)
 	}
 	defer f.Close()
-	var begin, last *Record
+	var (
+		begin, last *Record
+		backupID    string
+	)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var r Record
@@ -71,26 +83,32 @@ func lastUnfinished(path string) (string, error) {
 		switch r.Event {
 		case "begin":
 			rec := r
-			begin, last = &rec, &rec
+			begin, last, backupID = &rec, &rec, ""
 		case "end":
-			begin, last = nil, nil
+			begin, last, backupID = nil, nil, ""
 		default:
 			rec := r
 			last = &rec
+			if r.Event == "done" && r.Action == backupAction && r.Detail != "" {
+				backupID = r.Detail
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("journal: %w", err)
+		return nil, fmt.Errorf("journal: %w", err)
 	}
 	if begin == nil {
-		return "", nil
+		return nil, nil
 	}
 	where := fmt.Sprintf("apply to %s began %s", begin.Target, begin.Time.Format(time.RFC3339))
 	if last != begin {
 		where += fmt.Sprintf("; last step: %s %s", last.Action, last.Event)
 	}
-	return where, nil
+	return &Interrupted{Where: where, Backup: backupID}, nil
 }
+
+// backupAction is how the journal names the backup step.
+var backupAction = plan.ActionBackupDatabase.String()
 
 func (j *Journal) write(r Record) {
 	r.Time = j.now().UTC()

@@ -33,10 +33,11 @@ func (r *run) fail(ctx context.Context, a plan.Action, cause error) error {
 	if r.currentID == "" && r.previousID == "" && r.stoppedID == "" {
 		return cause
 	}
-	if err := r.rollback(ctx); err != nil {
+	back, err := r.rollback(ctx)
+	if err != nil {
 		return fmt.Errorf("%w\nrollback failed: %v", cause, err)
 	}
-	r.res.RolledBack = true
+	r.res.RolledBack = back
 	return cause
 }
 
@@ -70,48 +71,68 @@ func (r *run) collectLogs(ctx context.Context, f *Failure) {
 	f.LogFile = path
 }
 
-// rollback puts the deployment back as it was before this apply.
-func (r *run) rollback(ctx context.Context) error {
-	startedNew := r.currentID != "" && r.currentID != r.stoppedID && r.currentID != r.previousID
-	if startedNew {
-		if r.backup == nil {
-			// Without a backup the database may hold a half-applied
-			// migration; starting the old image on it could make it worse.
-			note := "no backup was taken by this apply (backup.before_upgrade = false)"
-			if r.res.SafetyCopy != "" {
-				note = "the restored version did not verify; the database as it was before the restore is kept in safety copy " + r.res.SafetyCopy
-			}
-			r.res.Notes = append(r.res.Notes, note+": the failed container is kept stopped for inspection and the previous one is not started")
-			return nil
+// rollback puts the deployment back as it was before this apply. It
+// reports whether it did: false means the deployment is left stopped for
+// the operator, with notes saying why.
+func (r *run) rollback(ctx context.Context) (bool, error) {
+	if !r.started {
+		// Nothing new ran: only a container stopped for the backup to restart.
+		if r.stoppedID == "" {
+			return true, nil
 		}
-		if err := r.restore(ctx, r.currentID); err != nil {
-			return err
-		}
-		if err := r.eng.RemoveContainer(ctx, r.currentID); err != nil {
-			return err
-		}
-		r.x.printf("%s: database restored from backup %s", r.d.Name, r.backup.ID)
+		return r.bringBack(ctx, r.stoppedID, false)
 	}
-	back := r.previousID
-	if back == "" {
-		back = r.stoppedID
-	}
-	if back == "" {
-		return nil
-	}
-	if back == r.previousID {
-		if err := r.eng.RenameContainer(ctx, back, r.d.ContainerName); err != nil {
-			return err
+	// A container this run started may have migrated the database.
+	if r.backup == nil && r.inheritedBackup != "" && r.restored == nil {
+		if m, err := r.loadBackup(r.inheritedBackup); err == nil {
+			r.backup = m
+			r.res.Notes = append(r.res.Notes, "going back to backup "+m.ID+", taken by the interrupted apply before its change")
+		} else {
+			r.res.Notes = append(r.res.Notes, "the interrupted apply's backup cannot be used: "+err.Error())
 		}
 	}
-	if err := r.eng.StartContainer(ctx, back); err != nil {
-		return err
+	if r.backup == nil {
+		// Without a backup the database may hold a half-applied
+		// migration; starting the old image on it could make it worse.
+		note := "no backup was taken by this apply (backup.before_upgrade = false)"
+		if r.res.SafetyCopy != "" {
+			note = "the restored version did not verify; the database as it was before the restore is kept in safety copy " + r.res.SafetyCopy
+		}
+		r.res.Notes = append(r.res.Notes, note+": the failed container is kept stopped for inspection and the previous one is not started")
+		return false, nil
 	}
-	if err := r.waitHealthy(ctx, back); err != nil {
-		return fmt.Errorf("the previous container %s did not come back healthy: %w", r.d.ContainerName, err)
+	if err := r.restore(ctx, r.currentID); err != nil {
+		return false, err
+	}
+	r.x.printf("%s: database restored from backup %s", r.d.Name, r.backup.ID)
+	if r.previousID == "" || r.previousID == r.currentID {
+		// The failed container is the only one: it is kept stopped on the
+		// restored database rather than started to fail again.
+		r.res.Notes = append(r.res.Notes, "the database was restored; no earlier container exists to start, so "+r.d.ContainerName+" is kept stopped")
+		return false, nil
+	}
+	if err := r.eng.RemoveContainer(ctx, r.currentID); err != nil {
+		return false, err
+	}
+	return r.bringBack(ctx, r.previousID, true)
+}
+
+// bringBack starts container id again (renaming it back from its kept-aside
+// name first when aside is set) and waits until it is healthy.
+func (r *run) bringBack(ctx context.Context, id string, aside bool) (bool, error) {
+	if aside {
+		if err := r.eng.RenameContainer(ctx, id, r.d.ContainerName); err != nil {
+			return false, err
+		}
+	}
+	if err := r.eng.StartContainer(ctx, id); err != nil {
+		return false, err
+	}
+	if err := r.waitHealthy(ctx, id); err != nil {
+		return false, fmt.Errorf("the previous container %s did not come back healthy: %w", r.d.ContainerName, err)
 	}
 	r.x.printf("%s: previous container %s (%s) is running again", r.d.Name, r.d.ContainerName, r.pd.Current.Version)
-	return nil
+	return true, nil
 }
 
 // restore copies the pre-upgrade backup into the data volume through the
@@ -130,4 +151,19 @@ func (r *run) restore(ctx context.Context, id string) error {
 		return fmt.Errorf("restore backup %s: %w", r.backup.ID, err)
 	}
 	return nil
+}
+
+func (r *run) loadBackup(id string) (*backup.Manifest, error) {
+	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
+	if err != nil {
+		return nil, err
+	}
+	m, err := store.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if !m.Verified {
+		return nil, fmt.Errorf("backup %s was never verified", id)
+	}
+	return &m, nil
 }

@@ -39,6 +39,7 @@ var reasonSlugs = map[Reason]string{
 	ReasonRestoreRequested: "restore-requested",
 	ReasonBeforeOverwrite:  "before-overwrite",
 	ReasonBackupVersion:    "backup-version",
+	ReasonUnverified:       "unverified",
 }
 
 func marshalSlug[K comparable](slugs map[K]string, k K, what string) ([]byte, error) {

@@ -121,6 +121,7 @@ const (
 	ReasonRestoreRequested Reason = 15
 	ReasonBeforeOverwrite  Reason = 16
 	ReasonBackupVersion    Reason = 17
+	ReasonUnverified       Reason = 18
 )
 
 var reasonTexts = map[Reason]string{
@@ -141,6 +142,7 @@ var reasonTexts = map[Reason]string{
 	ReasonRestoreRequested: "restore was asked for",
 	ReasonBeforeOverwrite:  "the database is about to be overwritten, whatever state it is in",
 	ReasonBackupVersion:    "the backup was taken at this version",
+	ReasonUnverified:       "an interrupted apply started it but never verified it",
 }
 
 func (r Reason) String() string { return reasonTexts[r] }

@@ -95,8 +95,12 @@ func (b *builder) containerAction(desired spec.Container) *plan.Action {
 		}
 		return &plan.Action{Kind: plan.ActionCreateContainer, Reason: reason, Subject: b.d.ContainerName, To: b.d.ImageTag()}
 	}
-	// A container whose restart policy is not the desired one was left by an
-	// apply interrupted between start and verification.
+	// Apply creates containers without a restart policy and sets the desired
+	// one after verification: a container at the desired configuration
+	// without it was left by an apply interrupted before verifying it.
+	if ct.Labels[spec.LabelConfigHash] == desired.Hash() && ct.Restart == "no" && desired.Restart != "no" {
+		return &plan.Action{Kind: plan.ActionStartContainer, Reason: plan.ReasonUnverified, Subject: b.d.ContainerName, Detail: ct.State}
+	}
 	if ct.Labels[spec.LabelConfigHash] != desired.Hash() || ct.Restart != desired.Restart {
 		a := &plan.Action{Kind: plan.ActionReplaceContainer, Subject: b.d.ContainerName, From: b.out.Current.Version, To: b.d.ImageTag()}
 		if ct.Labels[labelVersion] != b.d.ImageTag() {

@@ -372,6 +372,23 @@ func TestPlan(t *testing.T) {
 `,
 		},
 		{
+			name: "interrupted before verification: the unverified container is verified, not replaced",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				old := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				d := deployment("v0.6.0", "cpu")
+				od := running(t, d, "c45e397531d1")
+				od.Container.Restart, od.Container.Health = "no", "unreachable"
+				od.Previous = old.Container
+				od.Previous.Name, od.Previous.State = "gpustack-prod-gsd-previous", "exited"
+				return d, od
+			},
+			want: `prod@default:
+  start container gpustack-prod [an interrupted apply started it but never verified it: running]
+  verify gpustack-prod ( -> c45e397531d1) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [an interrupted apply left it behind]
+`,
+		},
+		{
 			name: "backups disabled",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
 				od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
