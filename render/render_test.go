@@ -1,0 +1,246 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/catalog"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/executor"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+	"github.com/gpustack-deploy/gpustack-deploy/planner"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// The builders below are those of planner/planner_test.go: plans are made
+// by the planner from literal values, never by hand.
+
+func desired(version, variant string) config.Deployment {
+	return config.Deployment{
+		Name: "prod", Host: config.DefaultHost, Version: version, Variant: variant,
+		Image: "gpustack/gpustack", ContainerName: "gpustack-prod",
+		Port: 8080, ContainerPort: 80, ListenAddress: "127.0.0.1",
+		Args:    []config.Value{{S: "--disable-worker"}},
+		Env:     map[string]config.Value{"GPUSTACK_DEBUG": {S: "false"}},
+		Data:    config.Volume{Name: "gpustack-prod-data", Path: spec.DataDir},
+		Cache:   &config.Volume{Name: "gpustack-prod-cache", Path: "/var/lib/gpustack-cache"},
+		Policy:  config.Policy{Pull: config.PullMissing},
+		Backup:  config.BackupPolicy{Dir: "/backups", BeforeUpgrade: true, Keep: 5},
+		Health:  config.Health{Timeout: 10 * time.Minute, Address: "127.0.0.1"},
+		Restart: "unless-stopped",
+	}
+}
+
+// running is an observed deployment whose container was created by us from
+// d, at database revision rev.
+func running(t *testing.T, d config.Deployment, rev string) *observe.Deployment {
+	t.Helper()
+	head := ""
+	if rel, ok := catalog.Default().Release(d.Version); ok {
+		head = rel.Head
+	}
+	s := spec.For(d, head)
+	ct := &observe.Container{
+		ID: "c1", Name: d.ContainerName, Image: d.ImageRef(), ImageID: "sha256:old", State: "running",
+		Labels: s.Labels, Managed: true, Args: s.ArgStrings(), Env: s.EnvStrings(), Restart: s.Restart, Health: "ok",
+		Ports: []observe.Port{{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80}},
+	}
+	for _, m := range s.Mounts {
+		ct.Mounts = append(ct.Mounts, observe.Mount{Source: m.Source(), Destination: m.Target})
+	}
+	return &observe.Deployment{
+		Name: d.Name, Host: d.Host, Container: ct,
+		Image:    &observe.Image{Ref: d.ImageRef(), ID: "sha256:" + d.ImageTag()},
+		Data:     &observe.Volume{Source: d.Data.Name, Managed: true},
+		Cache:    &observe.Volume{Source: d.Cache.Name, Managed: true},
+		Database: database(t, rev),
+	}
+}
+
+// database is a database that passes the probe of rev exactly.
+func database(t *testing.T, rev string) observe.Database {
+	t.Helper()
+	r, ok := catalog.Default().Revision(rev)
+	if !ok {
+		t.Fatalf("revision %s not in catalog", rev)
+	}
+	tables := map[string][]string{"alembic_version": {"version_num"}}
+	for name, cols := range r.Probe().Tables {
+		tables[name] = append([]string(nil), cols...)
+	}
+	return observe.Database{Status: observe.DBRead, Engine: catalog.EngineSQLite, Revision: rev, Tables: tables}
+}
+
+func absent(d config.Deployment) *observe.Deployment {
+	return &observe.Deployment{Name: d.Name, Host: d.Host, Database: observe.Database{Status: observe.DBAbsent}}
+}
+
+func planOne(t *testing.T, d config.Deployment, od *observe.Deployment) *plan.Plan {
+	t.Helper()
+	p, err := planner.Plan(&config.Desired{Deployments: []config.Deployment{d}},
+		&observe.Observed{Deployments: map[string]*observe.Deployment{d.Name: od}}, catalog.Default())
+	if err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	return p
+}
+
+// planCases are the plans rendered to golden files, by file name.
+func planCases(t *testing.T) map[string]*plan.Plan {
+	t.Helper()
+	cases := map[string]*plan.Plan{}
+
+	d := desired("v0.5.1", "cpu")
+	cases["fresh_install"] = planOne(t, d, absent(d))
+
+	cases["no_op"] = planOne(t, d, running(t, d, "e6bf9e067296"))
+
+	// v0.4.1 to v0.6.0 crosses c45e397531d1, which deletes data and moves
+	// the model cache: two warnings.
+	od := running(t, desired("v0.4.1", "cpu"), "004c73a5c09e")
+	od.Image = nil
+	cases["upgrade"] = planOne(t, desired("v0.6.0", "cpu"), od)
+
+	cases["refused_dev_tag"] = planOne(t, desired("main", "cpu"), running(t, desired("v0.5.1", "cpu"), "e6bf9e067296"))
+
+	// The file says v0.6.0; the backup was taken at v0.5.1.
+	od = running(t, desired("v0.6.0", "cpu"), "c45e397531d1")
+	pd := planner.PlanRestore(desired("v0.6.0", "cpu"), od, planner.RestoreSource{
+		ID: "20261128T061702.000Z-e6bf9e067296", Version: "v0.5.1-cpu", Revision: "e6bf9e067296",
+	}, catalog.Default())
+	cases["restore"] = &plan.Plan{FormatVersion: plan.FormatVersion, Deployments: []plan.Deployment{pd}, Observed: "sha256:restore"}
+	return cases
+}
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./render -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s; run go test ./render -update and review the diff\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+func TestPlanGolden(t *testing.T) {
+	for name, p := range planCases(t) {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			Plan(&buf, p)
+			golden(t, name+".golden", buf.Bytes())
+		})
+	}
+}
+
+// TestPlanIsStable renders each plan many times: maps inside a plan must
+// not leak their order into the text.
+func TestPlanIsStable(t *testing.T) {
+	for name, p := range planCases(t) {
+		var first bytes.Buffer
+		Plan(&first, p)
+		for i := 0; i < 10; i++ {
+			var again bytes.Buffer
+			Plan(&again, planCases(t)[name])
+			if again.String() != first.String() {
+				t.Fatalf("%s: render %d differs:\n%s\nvs\n%s", name, i, again.String(), first.String())
+			}
+		}
+	}
+}
+
+func TestResultsGolden(t *testing.T) {
+	took := 83*time.Second + 456789*time.Microsecond
+	tests := map[string][]executor.Result{
+		"results_success": {{
+			Deployment: "prod", Backup: "20261128T061702.000Z-004c73a5c09e", Verified: true,
+			Notes: []string{"removed backup 20261001T000000.000Z-004c73a5c09e (backup.keep = 5)"},
+		}},
+		"results_rolled_back": {{
+			Deployment: "prod", Backup: "20261128T061702.000Z-004c73a5c09e", RolledBack: true,
+			Failure: &executor.Failure{
+				Kind:    executor.FailMigration,
+				Message: `GPUStack logged "Database migration failed"`,
+				LogLine: "2026-11-28 06:18:40,201 - gpustack.server - ERROR - Database migration failed: no such table: model_usages",
+				LogTail: []string{"INFO - Starting GPUStack v0.5.1", "ERROR - Database migration failed: no such table: model_usages"},
+				LogFile: "/backups/prod/failed-20261128T061702Z-v0.5.1-cpu.log",
+			},
+		}},
+		"results_failed": {
+			{Deployment: "staging", Verified: true},
+			{
+				Deployment: "prod",
+				Failure: &executor.Failure{
+					Kind:    executor.FailHealthTimeout,
+					Message: "no healthy answer from http://127.0.0.1:8080/healthz within 10m0s",
+					LogTail: []string{"INFO - Starting GPUStack v0.5.1", "INFO - Loading models"},
+					LogFile: "/backups/prod/failed-20261128T061702Z-v0.5.1-cpu.log",
+				},
+				Notes: []string{"no backup was taken by this apply (backup.before_upgrade = false): the failed container is kept stopped for inspection and the previous one is not started"},
+			},
+		},
+	}
+	for name, results := range tests {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			Results(&buf, results, took)
+			golden(t, name+".golden", buf.Bytes())
+		})
+	}
+	t.Run("no results", func(t *testing.T) {
+		var buf bytes.Buffer
+		Results(&buf, nil, took)
+		if buf.Len() != 0 {
+			t.Errorf("Results without results wrote %q", buf.String())
+		}
+	})
+}
+
+func TestJSON(t *testing.T) {
+	for name, p := range planCases(t) {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := JSON(&buf, p); err != nil {
+				t.Fatalf("JSON: %v", err)
+			}
+			var fields map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &fields); err != nil {
+				t.Fatalf("the output is not JSON: %v\n%s", err, buf.String())
+			}
+			if fields["changes"] != p.HasChanges() || fields["refused"] != p.Refused() {
+				t.Errorf("changes = %v, refused = %v; want %v, %v", fields["changes"], fields["refused"], p.HasChanges(), p.Refused())
+			}
+			for _, key := range []string{"format_version", "deployments", "observed"} {
+				if _, ok := fields[key]; !ok {
+					t.Errorf("the JSON lacks %q", key)
+				}
+			}
+			var back plan.Plan
+			if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+				t.Fatalf("decode the plan: %v", err)
+			}
+			if !reflect.DeepEqual(&back, p) {
+				t.Errorf("the plan does not survive a round trip through JSON\n got %+v\nwant %+v", back, *p)
+			}
+		})
+	}
+}
