@@ -387,7 +387,7 @@ func TestApplyVerifyFailures(t *testing.T) {
 		},
 		{
 			name:    "version mismatch",
-			run:     behavior{healthy: true, version: "v0.4.1", onStart: nil},
+			run:     behavior{healthy: true, version: "v0.4.1"},
 			kind:    FailVersionMismatch,
 			message: `/version reports "v0.4.1", want "v0.5.1"`,
 		},
