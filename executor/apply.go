@@ -22,15 +22,15 @@ type run struct {
 	j   *Journal
 	res *Result
 
-	backup     *backup.Manifest // taken by this apply: the rollback target
-	restored   *backup.Manifest // written into the volume by a restore
+	backup   *backup.Manifest // taken by this apply: the rollback target
+	restored *backup.Manifest // written into the volume by a restore
 	// inheritedBackup is the backup an interrupted apply took before its
 	// change: the rollback target when this run takes none of its own.
 	inheritedBackup string
-	previousID string // the container kept aside by a replace
-	stoppedID  string // the container stopped for the backup
-	currentID  string // the container created or started by this apply
-	started    bool   // currentID was started by this apply
+	previousID      string // the container kept aside by a replace
+	stoppedID       string // the container stopped for the backup
+	currentID       string // the container created or started by this apply
+	started         bool   // currentID was started by this apply
 }
 
 func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment) (Result, error) {

@@ -65,16 +65,18 @@ func TestHashIsStableAndSensitiveToEveryField(t *testing.T) {
 		}
 	}
 	changes := map[string]func(d *config.Deployment){
-		"version":      func(d *config.Deployment) { d.Version = "v0.6.0" },
-		"arg":          func(d *config.Deployment) { d.Args = nil },
-		"env value":    func(d *config.Deployment) { d.Env["GPUSTACK_DEBUG"] = config.Value{S: "true"} },
-		"secret value": func(d *config.Deployment) { d.Env["GPUSTACK_BOOTSTRAP_PASSWORD"] = config.Value{S: "other", Sensitive: true} },
-		"port":         func(d *config.Deployment) { d.Port = 8081 },
-		"listen":       func(d *config.Deployment) { d.ListenAddress = "127.0.0.1" },
-		"data volume":  func(d *config.Deployment) { d.Data.Name = "other" },
-		"cache":        func(d *config.Deployment) { d.Cache = nil },
-		"restart":      func(d *config.Deployment) { d.Restart = "always" },
-		"user label":   func(d *config.Deployment) { d.Labels = map[string]string{"team": "ml"} },
+		"version":   func(d *config.Deployment) { d.Version = "v0.6.0" },
+		"arg":       func(d *config.Deployment) { d.Args = nil },
+		"env value": func(d *config.Deployment) { d.Env["GPUSTACK_DEBUG"] = config.Value{S: "true"} },
+		"secret value": func(d *config.Deployment) {
+			d.Env["GPUSTACK_BOOTSTRAP_PASSWORD"] = config.Value{S: "other", Sensitive: true}
+		},
+		"port":        func(d *config.Deployment) { d.Port = 8081 },
+		"listen":      func(d *config.Deployment) { d.ListenAddress = "127.0.0.1" },
+		"data volume": func(d *config.Deployment) { d.Data.Name = "other" },
+		"cache":       func(d *config.Deployment) { d.Cache = nil },
+		"restart":     func(d *config.Deployment) { d.Restart = "always" },
+		"user label":  func(d *config.Deployment) { d.Labels = map[string]string{"team": "ml"} },
 	}
 	for name, change := range changes {
 		d := base()
