@@ -157,7 +157,7 @@ func (d *diagnosis) checkState(s *subject) {
 		if len(s.hits) > 0 {
 			detail += " Its log shows why."
 			if ct.ExitCode == 0 {
-				detail += " Before v2.1.1 GPUStack logs a failed start and still exits 0 (facts §3.1): exit code 0 is no proof of success."
+				detail += " Before v2.1.1 GPUStack logs a failed start and still exits 0: exit code 0 is no proof of success."
 			}
 		} else {
 			detail += " The end of its log shows no known failure; it may have been stopped by hand, or the log was cut."

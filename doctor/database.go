@@ -201,7 +201,7 @@ func (d *diagnosis) checkEra() {
 		d.add(Finding{Code: CodeEraMismatch, Severity: Critical,
 			Summary: fmt.Sprintf("%s (v2), but %s", how, where),
 			Detail: "v2 keeps its data in an embedded PostgreSQL and ignores database.db unless GPUSTACK_DATA_MIGRATION=true: it comes up " +
-				"empty (no users, models or API keys) while the SQLite data stays untouched (facts §5.3). `latest` switched from v0.7 " +
+				"empty (no users, models or API keys) while the SQLite data stays untouched. `latest` switched from v0.7 " +
 				"to v2 when v2.0.0 was tagged.",
 			Evidence: evidence,
 		})

@@ -197,7 +197,7 @@ func (d *diagnosis) checkLog(s *subject) {
 			d.add(Finding{Code: h.code, Severity: Error,
 				Summary: s.prefix() + "GPUStack logged a failed start",
 				Detail: "The start (usually the database migration) failed. Before v2.1.1 the process logs this and still exits 0 " +
-					"(facts §3.1), so only the log or a /healthz timeout tells.",
+					", so only the log or a /healthz timeout tells.",
 				Evidence: h.line,
 			})
 		}

@@ -125,6 +125,26 @@ func (c *Client) ListByLabel(ctx context.Context, label, value string) ([]*Conta
 	return out, nil
 }
 
+// ListByVolume returns the containers (running or not) that mount the
+// named volume or host directory.
+func (c *Client) ListByVolume(ctx context.Context, source string) ([]*Container, error) {
+	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("volume", source))})
+	if err != nil {
+		return nil, fmt.Errorf("list containers using %s: %w", source, err)
+	}
+	out := make([]*Container, 0, len(list))
+	for _, s := range list {
+		ct, err := c.InspectContainer(ctx, s.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ct != nil {
+			out = append(out, ct)
+		}
+	}
+	return out, nil
+}
+
 // WaitExit returns a channel that receives the exit code once the container
 // stops, or an error. It does not block.
 func (c *Client) WaitExit(ctx context.Context, id string) (<-chan int64, <-chan error) {

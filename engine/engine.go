@@ -141,6 +141,8 @@ type Image struct {
 	Labels map[string]string
 	// Version is the image's org.opencontainers.image.version label, if any.
 	Version string
+	// Env is the environment the image sets.
+	Env []string
 }
 
 // InspectImage returns the local image ref, or nil when it is not present.
@@ -154,7 +156,7 @@ func (c *Client) InspectImage(ctx context.Context, ref string) (*Image, error) {
 	}
 	img := &Image{ID: j.ID}
 	if j.Config != nil {
-		img.Labels = j.Config.Labels
+		img.Labels, img.Env = j.Config.Labels, j.Config.Env
 		img.Version = j.Config.Labels["org.opencontainers.image.version"]
 	}
 	return img, nil

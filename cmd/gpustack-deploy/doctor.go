@@ -11,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/catalog"
 	"github.com/gpustack-deploy/gpustack-deploy/config"
@@ -195,13 +192,10 @@ func diagnoseContainer(ctx context.Context, s stdio, c *common, name, backupDir 
 // Failures are reported and leave the diagnosis with less to go by.
 func imageAndLog(ctx context.Context, s stdio, eng *engine.Client, id, ref, imageID string, tail int) (*doctor.Image, []string) {
 	img := &doctor.Image{Ref: ref}
-	// The engine adapter's Image has no environment; the raw inspect does.
-	if info, err := eng.API().ImageInspect(ctx, imageID); err != nil {
-		if !engine.IsNotFound(err) {
-			fmt.Fprintf(s.err, "Warning: inspect image %s: %v\n", ref, err)
-		}
-	} else if info.Config != nil {
-		img.Version, img.Env = info.Config.Labels["org.opencontainers.image.version"], info.Config.Env
+	if info, err := eng.InspectImage(ctx, imageID); err != nil {
+		fmt.Fprintf(s.err, "Warning: %v\n", err)
+	} else if info != nil {
+		img.Version, img.Env = info.Version, info.Env
 	}
 	out, err := eng.Logs(ctx, id, strconv.Itoa(tail))
 	if err != nil {
@@ -224,18 +218,14 @@ func othersOnVolume(ctx context.Context, s stdio, eng *engine.Client, source, sk
 	if source == "" {
 		return nil
 	}
-	list, err := eng.API().ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("volume", source))})
+	list, err := eng.ListByVolume(ctx, source)
 	if err != nil {
-		fmt.Fprintf(s.err, "Warning: list the containers on %s: %v\n", source, err)
+		fmt.Fprintf(s.err, "Warning: %v\n", err)
 		return nil
 	}
 	var found []*engine.Container
-	for _, item := range list {
-		if item.ID == skip || item.Labels[engine.LabelHelper] == "helper" {
-			continue
-		}
-		ct, err := eng.InspectContainer(ctx, item.ID)
-		if err != nil || ct == nil {
+	for _, ct := range list {
+		if ct.ID == skip || ct.Labels[engine.LabelHelper] == "helper" {
 			continue
 		}
 		for _, m := range ct.Mounts {

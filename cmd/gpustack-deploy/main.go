@@ -49,6 +49,7 @@ func commands() []command {
 		{"backup", "Take a verified backup of the database now", runBackup},
 		{"backups", "List the backups of each deployment", runBackups},
 		{"restore", "Put a backup back and start the version it was taken at", runRestore},
+		{"doctor", "Explain what is wrong with a deployment and how to recover", runDoctor},
 		{"version", "Print the version of gpustack-deploy", runVersion},
 	}
 }
