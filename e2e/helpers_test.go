@@ -45,6 +45,7 @@ type options struct {
 	variables string // extra top-level HCL, such as variable blocks
 	body      string // extra attributes inside the gpustack block
 	health    string // health.timeout; "60s" when empty
+	policy    string // extra attributes inside the policy block
 }
 
 // newDeployment writes a deployment's HCL file with unique names and
@@ -78,10 +79,13 @@ gpustack %q {
   volume "data" { name = %q }
   volume "cache" { name = %q }
   backup { dir = "./backups" }
-  policy { pull = "never" } # the images are built by TestMain; no registry
+  policy { # the images are built by TestMain; no registry
+    pull = "never"
+    %s
+  }
   health { timeout = %q }
 }
-`, o.version, o.variables, name, d.container, d.port, o.body, d.data, d.cache, o.health)
+`, o.version, o.variables, name, d.container, d.port, o.body, d.data, d.cache, o.policy, o.health)
 	if err := os.WriteFile(d.file, []byte(hcl), 0o644); err != nil {
 		t.Fatal(err)
 	}
