@@ -131,8 +131,12 @@ func (x *Executor) BackupNow(ctx context.Context, d config.Deployment, current p
 	if err != nil {
 		return nil, err
 	}
+	var imageID string
+	if ct, _ := eng.InspectContainer(ctx, id); ct != nil && ct.Labels[spec.LabelRole] != spec.RoleHelper {
+		imageID = ct.ImageID
+	}
 	return TakeBackup(ctx, eng, store, id, dataDir, backup.Manifest{
 		Deployment: d.Name, Host: d.Host, Created: x.now(), Reason: "on demand",
-		Version: current.Version, Image: current.Image, Revision: current.Revision,
+		Version: current.Version, Image: current.Image, ImageID: imageID, Revision: current.Revision,
 	}, x.Catalog)
 }
