@@ -1,0 +1,105 @@
+// Command bench measures gpustack-deploy against the local Docker engine and
+// writes comparable figures to docs/benchmarks.md:
+//
+//	go run ./bench [-runs N] [-out docs/benchmarks.md]
+//
+// It builds the gpustack-deploy binary once and the GPUStack emulator images
+// it needs (gpustack/gpustack:v0.4.1-cpu and v0.5.1-cpu, see
+// emulator/image), then measures, as separate processes:
+//
+//   - a no-op plan of one running deployment, with the engine as found and
+//     again with 200 unrelated containers (created, never started) and 200
+//     unrelated volumes on it;
+//   - an upgrade v0.4.1-cpu → v0.5.1-cpu with backup { before_upgrade =
+//     false }, against an unguarded stop / remove / create / start through
+//     the Engine API that waits for /healthz only, and the guarded upgrade
+//     with the default backup policy, alternating the three methods, each on
+//     a fresh deployment brought to v0.4.1 first (not timed).
+//
+// The binary is started by bench/launch, a small process, so that its
+// ru_maxrss is its own and not the bench's (Linux carries the parent's RSS
+// high-water mark across fork and exec). Extra, untimed runs go through a
+// tracing proxy of the Engine API socket, so the report can say which calls
+// the time goes to. Every
+// container and volume it creates carries its run's name prefix and label and
+// is removed at the end, also after a failure or an interrupt. Images are
+// kept: they are a cache shared with the demo and the end-to-end tests.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var o options
+	flag.IntVar(&o.runs, "runs", 15, "timed runs of each no-op plan measurement (at least 15 for the report's targets)")
+	flag.IntVar(&o.upgradeRuns, "upgrade-runs", 0, "timed upgrades per method (default: -runs)")
+	flag.IntVar(&o.warmup, "warmup", 2, "untimed runs before each no-op plan measurement")
+	flag.IntVar(&o.unrelated, "unrelated", 200, "unrelated containers and volumes for the loaded no-op plan")
+	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "write the report here (relative to the module root); empty: stdout only")
+	flag.BoolVar(&o.goBench, "gobench", true, "also run the Go benchmarks of bench/plan_bench_test.go and include them")
+	flag.BoolVar(&o.profile, "profile", false, "always CPU-profile the in-process no-op plan (it is profiled anyway when a target is missed)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binary, files, traces) for inspection")
+	flag.Parse()
+	if o.upgradeRuns <= 0 {
+		o.upgradeRuns = o.runs
+	}
+	if o.runs < 1 || o.warmup < 0 || o.unrelated < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1, -warmup and -unrelated not negative")
+		os.Exit(2)
+	}
+	if o.runs < 15 {
+		fmt.Fprintf(os.Stderr, "bench: note: -runs %d is below the 15 runs the targets are stated for\n", o.runs)
+	}
+
+	// The first SIGINT/SIGTERM cancels the measurements; the resources are
+	// removed before exiting. Signals stay caught during the cleanup so
+	// that a second Ctrl-C does not leave containers behind.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go func() {
+		for s := range sigs {
+			fmt.Fprintf(os.Stderr, "\nbench: %v: stopping; removing what this run created …\n", s)
+			cancel(fmt.Errorf("interrupted by %v", s))
+		}
+	}()
+
+	code := 0
+	b, err := newBench(ctx, o)
+	if err == nil {
+		err = b.run(ctx)
+	}
+	if b != nil {
+		if cerr := b.cleanup(); cerr != nil {
+			fmt.Fprintln(os.Stderr, "bench: cleanup:", cerr)
+			code = 1
+		}
+	}
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.Canceled) {
+			err = cause
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+type options struct {
+	runs, upgradeRuns, warmup, unrelated int
+	out                                  string
+	goBench, profile, keep               bool
+}
+
+// stage prints a progress line to stderr, so stdout holds only the table.
+func stage(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
