@@ -121,3 +121,37 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Traces returns the parts of the revision after rev that a database
+// stamped rev already has (have maps table names to their columns): the
+// trace of a migration that half-applied without stamping (#1084). The
+// next start re-runs that migration and fails on them ("duplicate column
+// name"). Column names compare case-insensitively, as SQLite's do.
+func (c *Catalog) Traces(rev string, have map[string][]string) []Missing {
+	i, ok := c.byRev[rev]
+	if !ok || i+1 >= len(c.revisions) {
+		return nil
+	}
+	before, next := c.revisions[i].probe, c.revisions[i+1]
+	var found []Missing
+	for _, table := range sortedKeys(next.Adds) {
+		cols, exists := have[table]
+		if !exists {
+			continue
+		}
+		if !before.Has(table, "") {
+			found = append(found, Missing{Table: table})
+			continue
+		}
+		present := make(map[string]bool, len(cols))
+		for _, col := range cols {
+			present[strings.ToLower(col)] = true
+		}
+		for _, col := range next.Adds[table] {
+			if present[strings.ToLower(col)] && !before.Has(table, col) {
+				found = append(found, Missing{Table: table, Column: col})
+			}
+		}
+	}
+	return found
+}

@@ -280,3 +280,38 @@ func without(xs []string, drop string) []string {
 	}
 	return out
 }
+
+func TestTraces(t *testing.T) {
+	cat := Default()
+	at := func(rev string) map[string][]string {
+		r, ok := cat.Revision(rev)
+		if !ok {
+			t.Fatalf("no revision %s", rev)
+		}
+		out := map[string][]string{}
+		for table, cols := range r.Probe().Tables {
+			out[table] = append([]string(nil), cols...)
+		}
+		return out
+	}
+	if got := cat.Traces("004c73a5c09e", at("004c73a5c09e")); len(got) != 0 {
+		t.Errorf("a clean database has no traces, got %v", got)
+	}
+	half := at("004c73a5c09e")
+	half["models"] = append(half["models"], "CATEGORIES")
+	got := cat.Traces("004c73a5c09e", half)
+	if len(got) != 1 || got[0].String() != "models.categories" {
+		t.Errorf("traces %v, want models.categories (matched case-insensitively)", got)
+	}
+	withTable := at("e6bf9e067296")
+	withTable["model_files"] = []string{"id"}
+	if got := cat.Traces("e6bf9e067296", withTable); len(got) == 0 || got[0].String() != "table model_files" {
+		t.Errorf("traces %v, want table model_files first", got)
+	}
+	if got := cat.Traces(cat.Head().ID, at(cat.Head().ID)); got != nil {
+		t.Errorf("the head has no next revision, got %v", got)
+	}
+	if got := cat.Traces("nope", nil); got != nil {
+		t.Errorf("an unknown revision has no traces, got %v", got)
+	}
+}

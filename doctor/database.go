@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/gpustack-deploy/gpustack-deploy/catalog"
@@ -99,7 +98,11 @@ func (d *diagnosis) checkSQLite(db observe.Database) {
 		})
 		return
 	}
-	if partial := d.partialNext(rev, db.Tables); len(partial) > 0 {
+	if traces := d.cat.Traces(rev.ID, db.Tables); len(traces) > 0 {
+		partial := make([]string, len(traces))
+		for i, t := range traces {
+			partial[i] = t.String()
+		}
 		d.dbDamaged = true
 		d.add(Finding{Code: CodePartialMigration, Severity: Critical,
 			Summary: fmt.Sprintf("the database is stamped %s but already has %s from the next revision", rev.ID, strings.Join(partial, ", ")),
@@ -127,43 +130,6 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// partialNext returns the tables and columns of the revision after rev
-// that the database already has: the trace of a migration that
-// half-applied without stamping (#1084).
-func (d *diagnosis) partialNext(rev catalog.Revision, have map[string][]string) []string {
-	next, err := d.cat.Crossed(rev.ID, d.cat.Head().ID)
-	if err != nil || len(next) == 0 {
-		return nil
-	}
-	before := rev.Probe()
-	tables := make([]string, 0, len(next[0].Adds))
-	for t := range next[0].Adds {
-		tables = append(tables, t)
-	}
-	sort.Strings(tables)
-	var found []string
-	for _, table := range tables {
-		cols, exists := have[table]
-		if !exists {
-			continue
-		}
-		if !before.Has(table, "") {
-			found = append(found, "table "+table)
-			continue
-		}
-		present := map[string]bool{}
-		for _, c := range cols {
-			present[strings.ToLower(c)] = true
-		}
-		for _, c := range next[0].Adds[table] {
-			if present[strings.ToLower(c)] && !before.Has(table, c) {
-				found = append(found, table+"."+c)
-			}
-		}
-	}
-	return found
 }
 
 // releaseFor names the release to run on a database stamped rev: the

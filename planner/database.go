@@ -61,8 +61,8 @@ func (b *builder) checkDatabase() {
 		b.refuse(refuseProbe(rev, missing))
 		return
 	}
-	if partial := b.partialNext(rev); len(partial) > 0 {
-		b.refuse(refusePartial(rev, partial))
+	if traces := b.cat.Traces(rev.ID, db.Tables); len(traces) > 0 {
+		b.refuse(refusePartial(rev, traces))
 		return
 	}
 	if b.t.head == "" {
@@ -89,40 +89,11 @@ func (b *builder) releaseFor(rev catalog.Revision) string {
 	return rev.FirstTag
 }
 
-// partialNext returns the columns and tables of the revision after rev that
-// the database already has: the trace of a migration that half-applied
-// without stamping (#1084). The next start would fail on them.
-func (b *builder) partialNext(rev catalog.Revision) []string {
-	next, err := b.cat.Crossed(rev.ID, b.cat.Head().ID)
-	if err != nil || len(next) == 0 {
-		return nil
+func refusePartial(rev catalog.Revision, traces []catalog.Missing) plan.Refusal {
+	found := make([]string, len(traces))
+	for i, t := range traces {
+		found[i] = t.String()
 	}
-	have := b.od.Database.Tables
-	before := rev.Probe()
-	var found []string
-	for _, table := range sortedKeys(next[0].Adds) {
-		cols, exists := have[table]
-		if !exists {
-			continue
-		}
-		if !before.Has(table, "") {
-			found = append(found, "table "+table)
-			continue
-		}
-		present := map[string]bool{}
-		for _, c := range cols {
-			present[c] = true
-		}
-		for _, c := range next[0].Adds[table] {
-			if present[c] && !before.Has(table, c) {
-				found = append(found, table+"."+c)
-			}
-		}
-	}
-	return found
-}
-
-func refusePartial(rev catalog.Revision, found []string) plan.Refusal {
 	return plan.Refusal{
 		Code:    plan.RefusePartialMigration,
 		Summary: fmt.Sprintf("the database is stamped %s but already has %s from the next revision", rev.ID, strings.Join(found, ", ")),
