@@ -72,10 +72,39 @@ type Check func(snap *schema.Snapshot) error
 // verified backup. The WAL is folded into one self-contained file with the
 // online backup API; the result must pass integrity_check and check.
 func (s *Store) Create(raw string, m Manifest, check Check) (*Manifest, error) {
-	m.Format = ManifestFormat
+	m.Verified = false
 	if m.ID == "" {
 		m.ID = NewID(m.Created, m.Revision)
 	}
+	return s.write(&m, func(tmp string) ([]string, error) {
+		db := filepath.Join(tmp, DatabaseName)
+		if err := selfContained(filepath.Join(raw, DatabaseName), db); err != nil {
+			return nil, err
+		}
+		snap, err := schema.Inspect(db, schema.Options{Integrity: true, CountRows: true})
+		if err != nil {
+			return nil, fmt.Errorf("verify backup: %w", err)
+		}
+		if snap.Revision != m.Revision {
+			return nil, fmt.Errorf("verify backup: revision read back is %q, want %q", snap.Revision, m.Revision)
+		}
+		if check != nil {
+			if err := check(snap); err != nil {
+				return nil, fmt.Errorf("verify backup: %w", err)
+			}
+		}
+		m.Rows, m.Verified = snap.Rows, true
+		secrets, err := copyPresent(raw, tmp, SecretFiles)
+		return append([]string{DatabaseName}, secrets...), err
+	})
+}
+
+// write fills a temporary directory with fill, which returns the names of
+// the files it wrote, records their sizes and sha256 in the manifest, and
+// moves the directory into place once everything is synced. On any error
+// the temporary directory is removed and nothing is listed.
+func (s *Store) write(m *Manifest, fill func(tmp string) ([]string, error)) (*Manifest, error) {
+	m.Format = ManifestFormat
 	final := filepath.Join(s.Dir, m.ID)
 	if _, err := os.Stat(final); err == nil {
 		return nil, fmt.Errorf("backup %s exists already", m.ID)
@@ -90,32 +119,9 @@ func (s *Store) Create(raw string, m Manifest, check Check) (*Manifest, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	db := filepath.Join(tmp, DatabaseName)
-	if err := selfContained(filepath.Join(raw, DatabaseName), db); err != nil {
-		return nil, err
-	}
-	snap, err := schema.Inspect(db, schema.Options{Integrity: true, CountRows: true})
+	names, err := fill(tmp)
 	if err != nil {
-		return nil, fmt.Errorf("verify backup: %w", err)
-	}
-	if snap.Revision != m.Revision {
-		return nil, fmt.Errorf("verify backup: revision read back is %q, want %q", snap.Revision, m.Revision)
-	}
-	if check != nil {
-		if err := check(snap); err != nil {
-			return nil, fmt.Errorf("verify backup: %w", err)
-		}
-	}
-	m.Rows, m.Verified = snap.Rows, true
-	names := []string{DatabaseName}
-	for _, name := range SecretFiles {
-		found, err := copyIfPresent(filepath.Join(raw, name), filepath.Join(tmp, name))
-		if err != nil {
-			return nil, err
-		}
-		if found {
-			names = append(names, name)
-		}
+		return nil, err
 	}
 	for _, name := range names {
 		f, err := hashFile(filepath.Join(tmp, name))
@@ -141,7 +147,23 @@ func (s *Store) Create(raw string, m Manifest, check Check) (*Manifest, error) {
 	if err := syncPath(s.Dir); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return m, nil
+}
+
+// copyPresent copies those of names that exist in src into dst and
+// returns the ones it copied.
+func copyPresent(src, dst string, names []string) ([]string, error) {
+	var copied []string
+	for _, name := range names {
+		found, err := copyIfPresent(filepath.Join(src, name), filepath.Join(dst, name))
+		if err != nil {
+			return copied, err
+		}
+		if found {
+			copied = append(copied, name)
+		}
+	}
+	return copied, nil
 }
 
 // NewID names a backup by its UTC creation time and revision.
@@ -352,48 +374,11 @@ func (s *Store) Prune(keep int, protectRevision string) ([]string, error) {
 // copy (Verify included) rewrites it, so a kept one would fail the next
 // Verify.
 func (s *Store) CreateRaw(raw string, m Manifest) (*Manifest, error) {
-	m.Format, m.Verified = ManifestFormat, false
+	m.Verified = false
 	if m.ID == "" {
 		m.ID = NewID(m.Created, m.Revision) + "-safety"
 	}
-	final := filepath.Join(s.Dir, m.ID)
-	tmp := final + ".tmp"
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", tmp, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(tmp)
-		}
-	}()
-	for _, name := range append([]string{DatabaseName, DatabaseName + "-wal"}, SecretFiles...) {
-		found, err := copyIfPresent(filepath.Join(raw, name), filepath.Join(tmp, name))
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			continue
-		}
-		f, err := hashFile(filepath.Join(tmp, name))
-		if err != nil {
-			return nil, err
-		}
-		m.Files = append(m.Files, f)
-	}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode manifest: %w", err)
-	}
-	if err := writeFileSync(filepath.Join(tmp, ManifestName), append(data, '\n')); err != nil {
-		return nil, err
-	}
-	if err := syncPath(tmp); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return nil, fmt.Errorf("move safety copy into place: %w", err)
-	}
-	ok = true
-	return &m, syncPath(s.Dir)
+	return s.write(&m, func(tmp string) ([]string, error) {
+		return copyPresent(raw, tmp, append([]string{DatabaseName, DatabaseName + "-wal"}, SecretFiles...))
+	})
 }
