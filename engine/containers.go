@@ -103,34 +103,17 @@ func (c *Client) SetRestartPolicy(ctx context.Context, id, policy string) error 
 	return nil
 }
 
-// ListByLabel returns the containers (running or not) carrying label=value.
-func (c *Client) ListByLabel(ctx context.Context, label, value string) ([]*Container, error) {
-	list, err := c.api.ContainerList(ctx, container.ListOptions{
-		All:     true,
-		Filters: filters.NewArgs(filters.Arg("label", label+"="+value)),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list containers with %s=%s: %w", label, value, err)
-	}
-	out := make([]*Container, 0, len(list))
-	for _, s := range list {
-		ct, err := c.InspectContainer(ctx, s.ID)
-		if err != nil {
-			return nil, err
-		}
-		if ct != nil {
-			out = append(out, ct)
-		}
-	}
-	return out, nil
-}
-
 // ListByVolume returns the containers (running or not) that mount the
 // named volume or host directory.
 func (c *Client) ListByVolume(ctx context.Context, source string) ([]*Container, error) {
-	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("volume", source))})
+	return c.list(ctx, filters.Arg("volume", source))
+}
+
+// list inspects every container (running or not) the filter selects.
+func (c *Client) list(ctx context.Context, filter filters.KeyValuePair) ([]*Container, error) {
+	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filter)})
 	if err != nil {
-		return nil, fmt.Errorf("list containers using %s: %w", source, err)
+		return nil, fmt.Errorf("list containers with %s=%s: %w", filter.Key, filter.Value, err)
 	}
 	out := make([]*Container, 0, len(list))
 	for _, s := range list {
