@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
@@ -238,7 +239,7 @@ func (b *bench) setup(ctx context.Context, d *deployment) error {
 func (b *bench) teardown(ctx context.Context, d *deployment) error {
 	var errs []error
 	for _, n := range []string{d.name, d.name + "-gsd-previous"} {
-		if err := b.cli.ContainerRemove(ctx, n, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+		if err := b.cli.ContainerRemove(ctx, n, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
@@ -247,12 +248,12 @@ func (b *bench) teardown(ctx context.Context, d *deployment) error {
 		errs = append(errs, err)
 	}
 	for _, h := range helpers {
-		if err := b.cli.ContainerRemove(ctx, h.ID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+		if err := b.cli.ContainerRemove(ctx, h.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
 	for _, v := range []string{d.name + "-data", d.name + "-cache"} {
-		if err := b.cli.VolumeRemove(ctx, v, true); err != nil && !client.IsErrNotFound(err) {
+		if err := b.cli.VolumeRemove(ctx, v, true); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
@@ -352,7 +353,7 @@ func (b *bench) removeByLabel(ctx context.Context, match func(name string) bool)
 		if !match(cts[i].name) {
 			return
 		}
-		if err := b.cli.ContainerRemove(ctx, cts[i].id, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+		if err := b.cli.ContainerRemove(ctx, cts[i].id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
@@ -362,7 +363,7 @@ func (b *bench) removeByLabel(ctx context.Context, match func(name string) bool)
 		if !match(vols[i]) {
 			return
 		}
-		if err := b.cli.VolumeRemove(ctx, vols[i], true); err != nil && !client.IsErrNotFound(err) {
+		if err := b.cli.VolumeRemove(ctx, vols[i], true); err != nil && !cerrdefs.IsNotFound(err) {
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()

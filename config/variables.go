@@ -14,12 +14,6 @@ import (
 // declared variables: GPUSTACK_DEPLOY_VAR_<name>=value.
 const EnvVarPrefix = "GPUSTACK_DEPLOY_VAR_"
 
-// variable is one declared variable after its value has been resolved.
-type variable struct {
-	decl      *variableBlock
-	sensitive bool
-}
-
 // evalContext resolves every declared variable (--var, then the environment,
 // then the default) and returns the context expressions are evaluated in.
 // A variable that has no usable value is unknown in the context, so that

@@ -55,15 +55,6 @@ type migrationResult struct {
 	applied  []*Revision
 }
 
-func (r migrationResult) appliedID(id string) bool {
-	for _, rev := range r.applied {
-		if rev.ID == id {
-			return true
-		}
-	}
-	return false
-}
-
 func (m *migrator) logf(level, format string, args ...any) {
 	if m.log != nil && m.debug {
 		m.log.log(logAlembic, level, format, args...)
@@ -97,6 +88,7 @@ func (m *migrator) upgrade(ctx context.Context, db *sql.DB) (migrationResult, er
 	if current != "" {
 		i := indexIn(m.revs, current)
 		if i < 0 {
+			//lint:ignore ST1005 Alembic's own message, matched by log readers.
 			return res, fmt.Errorf("Can't locate revision identified by '%s'", current)
 		}
 		start = i + 1
@@ -251,6 +243,7 @@ func stampedRevision(ctx context.Context, q queryExecer) (string, error) {
 	case 1:
 		return ids[0], nil
 	default:
+		//lint:ignore ST1005 Alembic's own message, matched by log readers.
 		return "", fmt.Errorf("Multiple heads are present: %v", ids)
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 )
 
 // Client talks to one Docker host.
@@ -97,7 +97,7 @@ type Port struct {
 // when there is none.
 func (c *Client) InspectContainer(ctx context.Context, ref string) (*Container, error) {
 	j, err := c.api.ContainerInspect(ctx, ref)
-	if errdefs.IsNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -148,7 +148,7 @@ type Image struct {
 // InspectImage returns the local image ref, or nil when it is not present.
 func (c *Client) InspectImage(ctx context.Context, ref string) (*Image, error) {
 	j, err := c.api.ImageInspect(ctx, ref)
-	if errdefs.IsNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -173,7 +173,7 @@ type Volume struct {
 // InspectVolume returns the named volume, or nil when it does not exist.
 func (c *Client) InspectVolume(ctx context.Context, name string) (*Volume, error) {
 	v, err := c.api.VolumeInspect(ctx, name)
-	if errdefs.IsNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -183,11 +183,11 @@ func (c *Client) InspectVolume(ctx context.Context, name string) (*Volume, error
 }
 
 // IsNotFound reports whether err means the object does not exist.
-func IsNotFound(err error) bool { return errdefs.IsNotFound(err) }
+func IsNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
 
 // IsConflict reports whether err means the name is taken.
 func IsConflict(err error) bool {
-	return errdefs.IsConflict(err)
+	return cerrdefs.IsConflict(err)
 }
 
 func trimSlash(s string) string {

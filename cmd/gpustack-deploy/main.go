@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -113,6 +112,3 @@ func errorf(s stdio, format string, args ...any) int {
 	fmt.Fprintf(s.err, "Error: "+format+"\n", args...)
 	return exitError
 }
-
-// isCanceled reports whether err comes from an interrupt.
-func isCanceled(err error) bool { return errors.Is(err, context.Canceled) }
