@@ -12,6 +12,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
 
 // HelperImage is the image of the throw-away containers gpustack-deploy
@@ -19,9 +21,6 @@ import (
 // an empty file system on first use, so it needs no registry, and its
 // containers are created but never started.
 const HelperImage = "gpustack-deploy/volume-helper:1"
-
-// LabelHelper marks helper containers so that leftovers can be found.
-const LabelHelper = "io.gpustack-deploy.role"
 
 // HelperMount is a volume or host path a helper container mounts.
 type HelperMount struct {
@@ -46,7 +45,7 @@ func (c *Client) ensureHelperImage(ctx context.Context) error {
 		return fmt.Errorf("build helper image: %w", err)
 	}
 	rc, err := c.api.ImageImport(ctx, image.ImportSource{Source: &buf, SourceName: "-"}, HelperImage, image.ImportOptions{
-		Changes: []string{`LABEL io.gpustack-deploy.role=helper`, `CMD ["/helper/never-started"]`},
+		Changes: []string{`LABEL ` + spec.LabelRole + `=` + spec.RoleHelper, `CMD ["/helper/never-started"]`},
 	})
 	if err != nil {
 		return fmt.Errorf("import helper image %s: %w", HelperImage, err)
@@ -77,8 +76,8 @@ func (c *Client) CreateHelper(ctx context.Context, deployment string, mounts ...
 	cfg := &container.Config{
 		Image: HelperImage,
 		Labels: map[string]string{
-			LabelHelper:                     "helper",
-			"io.gpustack-deploy.deployment": deployment,
+			spec.LabelRole:       spec.RoleHelper,
+			spec.LabelDeployment: deployment,
 		},
 	}
 	name := "gpustack-deploy-helper-" + hex.EncodeToString(suffix)

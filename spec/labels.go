@@ -1,9 +1,11 @@
 package spec
 
+import "github.com/gpustack-deploy/gpustack-deploy/config"
+
 // Labels gpustack-deploy sets on the objects it owns. Objects without
 // LabelDeployment are never changed or removed.
 const (
-	labelPrefix = "io.gpustack-deploy."
+	labelPrefix = config.ReservedLabelPrefix
 
 	// LabelDeployment names the deployment a container or volume belongs to.
 	LabelDeployment = labelPrefix + "deployment"

@@ -225,7 +225,7 @@ func othersOnVolume(ctx context.Context, s stdio, eng *engine.Client, source, sk
 	}
 	var found []*engine.Container
 	for _, ct := range list {
-		if ct.ID == skip || ct.Labels[engine.LabelHelper] == "helper" {
+		if ct.ID == skip || ct.Labels[spec.LabelRole] == spec.RoleHelper {
 			continue
 		}
 		for _, m := range ct.Mounts {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
 	"text/tabwriter"
 	"time"
 
@@ -70,7 +71,7 @@ func runStatus(ctx context.Context, s stdio, args []string) int {
 		o := obs.Deployments[d.Name]
 		row := statusRow{Name: d.Name, Host: d.Host, Container: d.ContainerName, State: "absent", Database: o.Database.Status.String(), Revision: o.Database.Revision}
 		if ct := o.Container; ct != nil {
-			row.State, row.Version, row.Health = ct.State, ct.Labels["io.gpustack-deploy.version"], ct.Health
+			row.State, row.Version, row.Health = ct.State, ct.Labels[spec.LabelVersion], ct.Health
 			if ct.Running() {
 				row.StartedAt = ct.StartedAt
 			}
