@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/gpustack-deploy/gpustack-deploy/spec"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/observe"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
 
 func runValidate(_ context.Context, s stdio, args []string) int {
