@@ -19,12 +19,15 @@ import (
 	"github.com/gpustack-deploy/gpustack-deploy/observe"
 )
 
+// positional names the arguments a command takes besides flags.
+var positional = map[string]string{"apply": " [SAVED-PLAN]", "restore": " BACKUP-ID"}
+
 func newFlagSet(name, about, example string, s stdio) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(s.err)
 	fs.SortFlags = false
 	fs.Usage = func() {
-		fmt.Fprintf(s.out, "%s\n\nUsage:\n  gpustack-deploy %s [flags]\n\nExample:\n  %s\n\nFlags:\n%s", about, name, example, fs.FlagUsages())
+		fmt.Fprintf(s.out, "%s\n\nUsage:\n  gpustack-deploy %s%s [flags]\n\nExample:\n  %s\n\nFlags:\n%s", about, name, positional[name], example, fs.FlagUsages())
 	}
 	return fs
 }
