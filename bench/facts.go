@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/docker/docker/client"
 )
@@ -22,10 +23,11 @@ type facts struct {
 	docker    string // server version, API version, storage driver
 	goVersion string
 	commit    string
+	disk      string // file system of the temporary directory
 }
 
-func gatherFacts(ctx context.Context, cli *client.Client, root string) facts {
-	f := facts{cpus: runtime.NumCPU(), cpuModel: "unknown", memory: "unknown", kernel: "unknown", docker: "unknown", goVersion: runtime.Version(), commit: "unknown"}
+func gatherFacts(ctx context.Context, cli *client.Client, root, tmp string) facts {
+	f := facts{cpus: runtime.NumCPU(), cpuModel: "unknown", memory: "unknown", kernel: "unknown", docker: "unknown", goVersion: runtime.Version(), commit: "unknown", disk: diskOf(tmp)}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		f.kernel = "Linux " + strings.TrimSpace(string(b))
 	}
@@ -70,4 +72,34 @@ func procField(path, key string) string {
 		}
 	}
 	return ""
+}
+
+// diskOf describes the file system dir is on: mount point, type, device
+// and size, from /proc/self/mounts and statfs.
+func diskOf(dir string) string {
+	file, err := os.Open("/proc/self/mounts")
+	if err != nil {
+		return "unknown"
+	}
+	defer file.Close()
+	var dev, point, typ string
+	sc := bufio.NewScanner(file)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 {
+			continue
+		}
+		if (dir == f[1] || strings.HasPrefix(dir, strings.TrimSuffix(f[1], "/")+"/")) && len(f[1]) >= len(point) {
+			dev, point, typ = f[0], f[1], f[2]
+		}
+	}
+	if point == "" {
+		return "unknown"
+	}
+	out := fmt.Sprintf("%s (%s on %s)", point, typ, dev)
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) == nil {
+		out += fmt.Sprintf(", %.0f GiB", float64(st.Blocks*uint64(st.Bsize))/(1<<30))
+	}
+	return out
 }

@@ -14,7 +14,18 @@
 //     false }, against an unguarded stop / remove / create / start through
 //     the Engine API that waits for /healthz only, and the guarded upgrade
 //     with the default backup policy, alternating the three methods, each on
-//     a fresh deployment brought to v0.4.1 first (not timed).
+//     a fresh deployment brought to v0.4.1 first (not timed);
+//   - backup throughput of a database grown to 1 GiB: `gpustack-deploy
+//     backup` against a raw copy of the same file out of the same volume,
+//     and executor.TakeBackup in process with a wall-clock stack sampler
+//     that says where its time goes (bigbackup.go);
+//   - downtime as a client sees it, polling /healthz every 10 ms, of the
+//     guarded upgrade against the unguarded replacement, with the
+//     emulator's own start-up and with a start-up delay (downtime.go).
+//
+// -only selects sections (plan, upgrade, backup, downtime, gobench), so
+// that one can be rerun alone; a partial run prints its tables and writes
+// docs/benchmarks.md only when -out is given explicitly.
 //
 // The binary is started by bench/launch, a small process, so that its
 // ru_maxrss is its own and not the bench's (Linux carries the parent's RSS
@@ -33,6 +44,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -47,6 +60,12 @@ func main() {
 	flag.BoolVar(&o.goBench, "gobench", true, "also run the Go benchmarks of bench/plan_bench_test.go and include them")
 	flag.BoolVar(&o.profile, "profile", false, "always CPU-profile the in-process no-op plan (it is profiled anyway when a target is missed)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binary, files, traces) for inspection")
+	only := flag.String("only", "", "run only these sections, comma-separated: "+strings.Join(allSections, ", ")+" (default: all)")
+	flag.IntVar(&o.backupRuns, "backup-runs", 5, "timed runs of each backup-throughput method")
+	flag.IntVar(&o.backupMiB, "backup-mib", 1024, "size the database is grown to for the backup throughput, MiB")
+	flag.IntVar(&o.backupBlob, "backup-blob", 1024, "bytes of random data per row of the bench_payload table")
+	flag.IntVar(&o.downtimeRuns, "downtime-runs", 10, "timed upgrades per method and start-up for the downtime")
+	flag.DurationVar(&o.startupDelay, "startup-delay", 3*time.Second, "GPUSTACK_EMULATOR_STARTUP_DELAY of the downtime's second row (0: one row only)")
 	flag.Parse()
 	if o.upgradeRuns <= 0 {
 		o.upgradeRuns = o.runs
@@ -55,6 +74,26 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1, -warmup and -unrelated not negative")
 		os.Exit(2)
 	}
+	if o.backupRuns < 1 || o.backupMiB < 1 || o.backupBlob < 1 || o.downtimeRuns < 1 || o.startupDelay < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -backup-runs, -backup-mib, -backup-blob and -downtime-runs must be at least 1, -startup-delay not negative")
+		os.Exit(2)
+	}
+	var err error
+	if o.sections, err = parseSections(*only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if !o.goBench {
+		delete(o.sections, "gobench")
+	}
+	outSet := false
+	flag.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+	if *only != "" && !outSet {
+		// A partial report must not replace the full one by accident.
+		o.out = ""
+		fmt.Fprintln(os.Stderr, "bench: note: -only without -out: tables go to stdout only, docs/benchmarks.md is left as it is")
+	}
+	o.args = os.Args[1:]
 	if o.runs < 15 {
 		fmt.Fprintf(os.Stderr, "bench: note: -runs %d is below the 15 runs the targets are stated for\n", o.runs)
 	}
@@ -97,7 +136,39 @@ type options struct {
 	runs, upgradeRuns, warmup, unrelated int
 	out                                  string
 	goBench, profile, keep               bool
+	// sections to run (see allSections)
+	sections map[string]bool
+	// backup throughput
+	backupRuns, backupMiB, backupBlob int
+	// downtime
+	downtimeRuns int
+	startupDelay time.Duration
+	// the command line, for the report
+	args []string
 }
+
+// allSections are the parts of a run, in the order they run.
+var allSections = []string{"plan", "upgrade", "backup", "downtime", "gobench"}
+
+func parseSections(only string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if strings.TrimSpace(only) == "" {
+		for _, s := range allSections {
+			out[s] = true
+		}
+		return out, nil
+	}
+	for _, s := range strings.Split(only, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(allSections, s) {
+			return nil, fmt.Errorf("-only: unknown section %q (want some of %s)", s, strings.Join(allSections, ", "))
+		}
+		out[s] = true
+	}
+	return out, nil
+}
+
+func (o options) has(section string) bool { return o.sections[section] }
 
 // stage prints a progress line to stderr, so stdout holds only the table.
 func stage(format string, args ...any) {

@@ -51,6 +51,12 @@ func (s sample) output() string {
 // file of d, through the launcher (bench/launch), which times it from just
 // before fork/exec to just after wait and takes its ru_maxrss.
 func (b *bench) tool(ctx context.Context, d *deployment, extraEnv []string, args ...string) (sample, error) {
+	return b.toolOut(ctx, d, extraEnv, nil, args...)
+}
+
+// toolOut is tool with the binary's standard output also written to out
+// as it comes (nil: only kept in the sample).
+func (b *bench) toolOut(ctx context.Context, d *deployment, extraEnv []string, out io.Writer, args ...string) (sample, error) {
 	if args[0] != "version" { // the only command without -f
 		args = append(args, "-f", d.file())
 	}
@@ -59,6 +65,9 @@ func (b *bench) tool(ctx context.Context, d *deployment, extraEnv []string, args
 	cmd.Env = append(os.Environ(), extraEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if out != nil {
+		cmd.Stdout = io.MultiWriter(&stdout, out)
+	}
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		return sample{}, err
@@ -156,8 +165,8 @@ type unguarded struct {
 	url  string
 }
 
-func (b *bench) unguardedSpec(d *deployment, version string) (*unguarded, error) {
-	desired, _, diags := config.Load([]string{d.file()}, config.Options{Vars: map[string]string{"version": version}})
+func (b *bench) unguardedSpec(d *deployment, vars map[string]string) (*unguarded, error) {
+	desired, _, diags := config.Load([]string{d.file()}, config.Options{Vars: vars})
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("load %s: %s", d.file(), diags.Error())
 	}

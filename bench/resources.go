@@ -117,7 +117,7 @@ func newBench(ctx context.Context, o options) (*bench, error) {
 	if err := image.Build(ctx, b.cli, root, specs...); err != nil {
 		return b, err
 	}
-	b.facts = gatherFacts(ctx, b.cli, root)
+	b.facts = gatherFacts(ctx, b.cli, root, b.tmp)
 	return b, nil
 }
 
@@ -182,7 +182,7 @@ variable "admin_password" {
   sensitive = true
   default   = "bench-only-password"
 }
-
+%[7]s
 gpustack %[3]q {
   version        = var.version
   variant        = "cpu"
@@ -190,7 +190,7 @@ gpustack %[3]q {
   port           = %[4]d
   listen_address = "127.0.0.1"
   args           = ["--disable-worker"]
-  env            = { GPUSTACK_BOOTSTRAP_PASSWORD = var.admin_password }
+  env            = { GPUSTACK_BOOTSTRAP_PASSWORD = var.admin_password%[8]s }
   labels         = { %[5]q = %[1]q }
 
   volume "data" { name = "%[3]s-data" }
@@ -208,6 +208,20 @@ gpustack %[3]q {
 // newDeployment writes the files of a fresh deployment whose version
 // defaults to version.
 func (b *bench) newDeployment(kind, version string, backup bool) (*deployment, error) {
+	return b.newDeploymentWith(kind, version, backup, false)
+}
+
+// delayVariable and delayEnv give a deployment the variable startup_delay
+// (default "0s", no delay), passed to the emulator as
+// GPUSTACK_EMULATOR_STARTUP_DELAY.
+const (
+	delayVariable = "variable \"startup_delay\" { default = \"0s\" }\n"
+	delayEnv      = ", GPUSTACK_EMULATOR_STARTUP_DELAY = var.startup_delay"
+)
+
+// newDeploymentWith is newDeployment, with the startup_delay variable when
+// delay is set.
+func (b *bench) newDeploymentWith(kind, version string, backup, delay bool) (*deployment, error) {
 	port, err := b.freePort()
 	if err != nil {
 		return nil, err
@@ -217,7 +231,11 @@ func (b *bench) newDeployment(kind, version string, backup bool) (*deployment, e
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return nil, err
 	}
-	src := fmt.Sprintf(hclTemplate, b.runID, version, d.name, d.port, labelRun, backup)
+	variable, env := "", ""
+	if delay {
+		variable, env = delayVariable, delayEnv
+	}
+	src := fmt.Sprintf(hclTemplate, b.runID, version, d.name, d.port, labelRun, backup, variable, env)
 	return d, os.WriteFile(d.file(), []byte(src), 0o644)
 }
 

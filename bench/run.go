@@ -49,6 +49,10 @@ type results struct {
 	profileTop string
 	// go test -bench output
 	goBench string
+	// backup throughput (nil: not run)
+	backup *backupResults
+	// downtime of upgrades as a client sees it (nil: not run)
+	downtime *downtimeResults
 }
 
 type engineCounts struct{ containers, volumes int }
@@ -67,7 +71,7 @@ func (b *bench) counts(ctx context.Context) engineCounts {
 func (b *bench) run(ctx context.Context) error {
 	r := &results{started: time.Now(), traces: map[string][]tracedRun{}, loadStart: loadavg()}
 	var tr *tracer
-	if b.sock != "" {
+	if b.sock != "" && (b.o.has("plan") || b.o.has("upgrade")) {
 		var err error
 		if tr, err = startTracer(b.tmp, b.sock); err != nil {
 			return fmt.Errorf("tracing proxy: %w", err)
@@ -75,6 +79,79 @@ func (b *bench) run(ctx context.Context) error {
 		defer tr.close()
 	}
 
+	if b.o.has("plan") {
+		if err := b.planSection(ctx, r, tr); err != nil {
+			return err
+		}
+	}
+	if b.o.has("upgrade") {
+		if err := b.upgradeSection(ctx, r, tr); err != nil {
+			return err
+		}
+	}
+
+	// --- profile when a target is missed --------------------------------
+	if b.o.has("plan") && (b.o.profile || missed(r)) {
+		stage("CPU-profiling %d in-process no-op plans", b.o.runs)
+		d, err := b.newDeployment("prof", toVer, false)
+		if err != nil {
+			return err
+		}
+		if err := b.setup(ctx, d); err != nil {
+			return err
+		}
+		_, top, err := b.profilePlan(ctx, d, max(b.o.runs, 30))
+		if err != nil {
+			return err
+		}
+		r.profileTop = top
+		if err := b.teardown(ctx, d); err != nil {
+			return err
+		}
+	}
+	if b.o.has("backup") {
+		var err error
+		if r.backup, err = b.backupSection(ctx); err != nil {
+			return err
+		}
+	}
+	if b.o.has("downtime") {
+		var err error
+		if r.downtime, err = b.downtimeSection(ctx); err != nil {
+			return err
+		}
+	}
+	r.finished = time.Now()
+	r.loadEnd = loadavg()
+
+	if b.o.has("gobench") {
+		stage("go test -run '^$' -bench . -benchmem ./bench")
+		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1", "./bench")
+		cmd.Dir = b.root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go test -bench ./bench: %w\n%s", err, out)
+		}
+		r.goBench = string(out)
+	}
+
+	report := renderReport(b, r)
+	fmt.Print(report.stdout)
+	if b.o.out != "" {
+		out := b.o.out
+		if !filepath.IsAbs(out) {
+			out = filepath.Join(b.root, out)
+		}
+		if err := os.WriteFile(out, []byte(report.markdown), 0o644); err != nil {
+			return err
+		}
+		stage("wrote %s", out)
+	}
+	return nil
+}
+
+// planSection measures the reference points and the no-op plans.
+func (b *bench) planSection(ctx context.Context, r *results, tr *tracer) error {
 	// --- no-op plan ---------------------------------------------------
 	stage("no-op plan: setting up one deployment at %s", toTag)
 	noop, err := b.newDeployment("noop", toVer, false)
@@ -133,10 +210,11 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := b.teardown(ctx, noop); err != nil {
-		return err
-	}
+	return b.teardown(ctx, noop)
+}
 
+// upgradeSection times the three upgrade methods and traces the tool's.
+func (b *bench) upgradeSection(ctx context.Context, r *results, tr *tracer) error {
 	// --- upgrades -----------------------------------------------------
 	stage("upgrade %s -> %s: %d rounds of 3 methods, alternating, each on a fresh deployment", fromTag, toTag, b.o.upgradeRuns)
 	for i := range b.o.upgradeRuns {
@@ -172,51 +250,6 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 
-	// --- profile when a target is missed --------------------------------
-	if b.o.profile || missed(r) {
-		stage("CPU-profiling %d in-process no-op plans", b.o.runs)
-		d, err := b.newDeployment("prof", toVer, false)
-		if err != nil {
-			return err
-		}
-		if err := b.setup(ctx, d); err != nil {
-			return err
-		}
-		_, top, err := b.profilePlan(ctx, d, max(b.o.runs, 30))
-		if err != nil {
-			return err
-		}
-		r.profileTop = top
-		if err := b.teardown(ctx, d); err != nil {
-			return err
-		}
-	}
-	r.finished = time.Now()
-	r.loadEnd = loadavg()
-
-	if b.o.goBench {
-		stage("go test -run '^$' -bench . -benchmem ./bench")
-		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1", "./bench")
-		cmd.Dir = b.root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("go test -bench ./bench: %w\n%s", err, out)
-		}
-		r.goBench = string(out)
-	}
-
-	report := renderReport(b, r)
-	fmt.Print(report.stdout)
-	if b.o.out != "" {
-		out := b.o.out
-		if !filepath.IsAbs(out) {
-			out = filepath.Join(b.root, out)
-		}
-		if err := os.WriteFile(out, []byte(report.markdown), 0o644); err != nil {
-			return err
-		}
-		stage("wrote %s", out)
-	}
 	return nil
 }
 
@@ -278,7 +311,7 @@ func (b *bench) upgradeOnce(ctx context.Context, r *results, m int) (time.Durati
 	var wall time.Duration
 	switch m {
 	case methodBaseline:
-		u, err := b.unguardedSpec(d, toVer)
+		u, err := b.unguardedSpec(d, map[string]string{"version": toVer})
 		if err != nil {
 			return 0, err
 		}
