@@ -548,22 +548,34 @@ func (t *timedReader) took(src string) (time.Duration, bool) {
 // first phase whose every pattern occurs in the stack wins. The patterns
 // are function names of the product (executor/backup.go, backup/store.go,
 // backup/manifest.go, schema/schema.go, engine/copy.go).
+// With data, the phase reads or writes the whole database and the report
+// gives its rate.
 var backupPhases = []struct {
 	name     string
 	patterns []string
+	data     bool
 }{
-	{"copy `database.db` out (Engine API archive; + `-wal`, `-shm` probes): `observe.CopySQLite`", []string{"observe.CopySQLite"}},
-	{"copy `token`, `jwt_secret_key` out (Engine API archive): `copySecrets`", []string{"executor.copySecrets"}},
-	{"`fsync` of the self-contained file again: `selfContained` → `syncPath`", []string{"backup.selfContained", "backup.syncPath"}},
-	{"fold into one file: SQLite online backup API (its commit syncs the file), `journal_mode=DELETE`: `selfContained`", []string{"backup.selfContained"}},
-	{"`PRAGMA integrity_check`: `schema.integrity`", []string{"schema.integrity"}},
-	{"tables, columns, revision, `count(*)` of every table: rest of `schema.Inspect`", []string{"schema.Inspect"}},
-	{"sha256 of the backup's files: `hashFile`", []string{"backup.hashFile"}},
-	{"secrets into the backup: `copyPresent`", []string{"backup.copyPresent"}},
-	{"manifest written and fsynced: `writeFileSync`", []string{"backup.writeFileSync"}},
-	{"directory fsyncs, rename into place: `Store.write`", []string{"backup.(*Store).write"}},
-	{"remove the raw copy: deferred `os.RemoveAll`", []string{"os.RemoveAll"}},
-	{"other: temporary directory, probe check", nil},
+	{"copy `database.db` out (Engine API archive; + `-wal`, `-shm` probes): `observe.CopySQLite`", []string{"observe.CopySQLite"}, true},
+	{"copy `token`, `jwt_secret_key` out (Engine API archive): `copySecrets`", []string{"executor.copySecrets"}, false},
+	{"`fsync` of the self-contained file again: `selfContained` → `syncPath`", []string{"backup.selfContained", "backup.syncPath"}, true},
+	{"fold into one file: SQLite online backup API (its commit syncs the file), `journal_mode=DELETE`: `selfContained`", []string{"backup.selfContained"}, true},
+	{"`PRAGMA integrity_check`: `schema.integrity`", []string{"schema.integrity"}, true},
+	{"tables, columns, revision, `count(*)` of every table: rest of `schema.Inspect`", []string{"schema.Inspect"}, true},
+	{"sha256 of the backup's files: `hashFile`", []string{"backup.hashFile"}, true},
+	{"secrets into the backup: `copyPresent`", []string{"backup.copyPresent"}, false},
+	{"manifest written and fsynced: `writeFileSync`", []string{"backup.writeFileSync"}, false},
+	{"directory fsyncs, rename into place: `Store.write`", []string{"backup.(*Store).write"}, false},
+	{"remove the raw copy: deferred `os.RemoveAll`", []string{"os.RemoveAll"}, true},
+	{"other: temporary directory, probe check", nil, false},
+}
+
+// dataPhases are the names of the phases with data set.
+var dataPhases = map[string]bool{}
+
+func init() {
+	for _, ph := range backupPhases {
+		dataPhases[ph.name] = ph.data
+	}
 }
 
 func classifyBackup(stack string) string {

@@ -110,7 +110,7 @@ func backupBreakdown(bk *backupResults) string {
 			d := phaseMedian(bk, ph)
 			sum += d
 			rate := "—"
-			if d >= 20*time.Millisecond {
+			if dataPhases[ph] && d >= 20*time.Millisecond {
 				rate = fmt.Sprintf("%.0f", mibps(bk.dbBytes, d))
 			}
 			p("| %s | %s | %s | %s |", ph, sec(d), share(d, total), rate)
