@@ -59,6 +59,8 @@ type downtimeRow struct {
 	timeouts [numDt][]int
 	// the longest 200 after the operation started
 	slowestOK [numDt][]time.Duration
+	// 200s that took longer than heldAfter
+	held [numDt][]int
 	// rows in the guarded runs' backups
 	backupRows []int64
 }
@@ -197,6 +199,7 @@ func (b *bench) downtimeOnce(ctx context.Context, eng *engine.Client, row *downt
 	row.gap[m] = append(row.gap[m], o.gap)
 	row.timeouts[m] = append(row.timeouts[m], o.timeouts)
 	row.slowestOK[m] = append(row.slowestOK[m], o.slowestOK)
+	row.held[m] = append(row.held[m], o.held)
 	return o.down, b.teardown(ctx, d)
 }
 
@@ -342,46 +345,66 @@ type outage struct {
 	down, lead, gap time.Duration
 	windows         int
 	timeouts        int           // polls after opStart that ran into the timeout
+	held            int           // 200s after opStart that took longer than heldAfter
 	slowestOK       time.Duration // the longest 200 after opStart
 }
 
-// outageOf finds, among the polls sent after opStart, the first failed
-// poll and the first 200 after it: down is the time between their send
-// times, lead the time from opStart to the first failure, gap the largest
-// interval between two polls in between, windows the number of runs of
-// failures after opStart, timeouts the polls that ran into the timeout.
+// heldAfter is how long a 200 may take before the report calls the
+// request held.
+const heldAfter = 10 * downtimePoll
+
+// outageOf finds the outage among the polls (in send order) sent after
+// opStart. It begins at the send time of the first failed poll and ends
+// when the first 200 to a poll sent after that one is received: a request
+// sent during the outage that was held and answered later counts as up
+// only from its answer. lead is the time from opStart to the first
+// failure, gap the largest interval between two poll sends inside the
+// outage, windows 1 plus the runs of failures among the polls sent after
+// the end, timeouts the polls that ran into the timeout.
 func outageOf(polls []pollRec, opStart time.Time) (outage, bool) {
 	var o outage
-	first, back := -1, -1
-	prevOK := true
+	first := -1
+	var end time.Time
 	for i, q := range polls {
 		if q.at.Before(opStart) {
 			continue
-		}
-		if !q.ok && prevOK {
-			o.windows++
 		}
 		if q.timeout {
 			o.timeouts++
 		}
 		if q.ok {
 			o.slowestOK = max(o.slowestOK, q.took)
+			if q.took > heldAfter {
+				o.held++
+			}
 		}
-		prevOK = q.ok
 		if first < 0 && !q.ok {
 			first = i
 		}
-		if first >= 0 && back < 0 && q.ok {
-			back = i
+		if first >= 0 && i > first && q.ok {
+			if at := q.at.Add(q.took); end.IsZero() || at.Before(end) {
+				end = at
+			}
 		}
 	}
-	if first < 0 || back < 0 {
+	if first < 0 || end.IsZero() {
 		return o, false
 	}
-	o.down = polls[back].at.Sub(polls[first].at)
-	o.lead = polls[first].at.Sub(opStart)
-	for i := first + 1; i <= back; i++ {
-		o.gap = max(o.gap, polls[i].at.Sub(polls[i-1].at))
+	start := polls[first].at
+	o.down = end.Sub(start)
+	o.lead = start.Sub(opStart)
+	o.windows = 1
+	prevOK := true
+	for i := first + 1; i < len(polls); i++ {
+		q := polls[i]
+		if !q.at.After(end) {
+			o.gap = max(o.gap, q.at.Sub(polls[i-1].at))
+			continue
+		}
+		if !q.ok && prevOK {
+			o.windows++
+		}
+		prevOK = q.ok
 	}
 	return o, true
 }
