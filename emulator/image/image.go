@@ -62,12 +62,17 @@ func Build(ctx context.Context, cli client.APIClient, moduleRoot string, specs .
 	if err != nil {
 		return err
 	}
+	tools, err := loadToolbox()
+	if err != nil {
+		return err
+	}
 	var binary []byte
 	for _, spec := range specs {
 		dockerfile, err := spec.dockerfile()
 		if err != nil {
 			return err
 		}
+		dockerfile += fmt.Sprintf("# toolbox busybox %s\nCOPY bin/ /bin/\n", tools.digest)
 		buildHash := imageHash(srcHash, dockerfile)
 		oldID, labels, err := inspect(ctx, cli, spec.Ref)
 		if err != nil {
@@ -82,7 +87,7 @@ func Build(ctx context.Context, cli client.APIClient, moduleRoot string, specs .
 			}
 		}
 		dockerfile += fmt.Sprintf("LABEL %s=%q\n", LabelBuild, buildHash)
-		if err := buildImage(ctx, cli, spec.Ref, dockerfile, binary); err != nil {
+		if err := buildImage(ctx, cli, spec.Ref, dockerfile, binary, tools); err != nil {
 			return err
 		}
 		if oldID != "" && labels[LabelEmulator] == "true" {
@@ -151,7 +156,7 @@ func inspect(ctx context.Context, cli client.APIClient, ref string) (string, map
 	return info.ID, info.Config.Labels, nil
 }
 
-func buildImage(ctx context.Context, cli client.APIClient, ref, dockerfile string, binary []byte) error {
+func buildImage(ctx context.Context, cli client.APIClient, ref, dockerfile string, binary []byte, tools *toolbox) error {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	now := time.Unix(0, 0)
@@ -159,12 +164,18 @@ func buildImage(ctx context.Context, cli client.APIClient, ref, dockerfile strin
 		name string
 		mode int64
 		data []byte
-	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"gpustack", 0o755, binary}} {
+	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"gpustack", 0o755, binary}, {"bin/busybox", 0o755, tools.binary}} {
 		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: now, Typeflag: tar.TypeReg}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("build context for %s: %w", ref, err)
 		}
 		if _, err := tw.Write(f.data); err != nil {
+			return fmt.Errorf("build context for %s: %w", ref, err)
+		}
+	}
+	for _, applet := range toolboxApplets {
+		hdr := &tar.Header{Name: "bin/" + applet, Linkname: "busybox", Mode: 0o777, ModTime: now, Typeflag: tar.TypeSymlink}
+		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("build context for %s: %w", ref, err)
 		}
 	}
