@@ -72,7 +72,10 @@ func Build(ctx context.Context, cli client.APIClient, moduleRoot string, specs .
 		if err != nil {
 			return err
 		}
-		dockerfile += fmt.Sprintf("# toolbox busybox %s\nCOPY bin/ /bin/\n", tools.digest)
+		dockerfile += fmt.Sprintf("# toolbox busybox %s\n", tools.digest)
+		if tools.binary != nil {
+			dockerfile += "COPY bin/ /bin/\n"
+		}
 		buildHash := imageHash(srcHash, dockerfile)
 		oldID, labels, err := inspect(ctx, cli, spec.Ref)
 		if err != nil {
@@ -165,6 +168,9 @@ func buildImage(ctx context.Context, cli client.APIClient, ref, dockerfile strin
 		mode int64
 		data []byte
 	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"gpustack", 0o755, binary}, {"bin/busybox", 0o755, tools.binary}} {
+		if f.data == nil {
+			continue
+		}
 		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: now, Typeflag: tar.TypeReg}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("build context for %s: %w", ref, err)
@@ -174,6 +180,9 @@ func buildImage(ctx context.Context, cli client.APIClient, ref, dockerfile strin
 		}
 	}
 	for _, applet := range toolboxApplets {
+		if tools.binary == nil {
+			break
+		}
 		hdr := &tar.Header{Name: "bin/" + applet, Linkname: "busybox", Mode: 0o777, ModTime: now, Typeflag: tar.TypeSymlink}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("build context for %s: %w", ref, err)
