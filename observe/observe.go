@@ -27,7 +27,11 @@ type Engines map[string]*engine.Client
 
 // Observe snapshots every deployment. Hosts are observed concurrently; an
 // error on one host fails the whole observation and names the host.
-func Observe(ctx context.Context, engines Engines, deployments []config.Deployment) (*Observed, error) {
+func Observe(ctx context.Context, engines Engines, deployments []config.Deployment, opts ...Option) (*Observed, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	byHost := map[string][]config.Deployment{}
 	for _, d := range deployments {
 		byHost[d.Host] = append(byHost[d.Host], d)
@@ -47,7 +51,7 @@ func Observe(ctx context.Context, engines Engines, deployments []config.Deployme
 		go func(host string, ds []config.Deployment) {
 			defer wg.Done()
 			for _, d := range ds {
-				od, err := observeDeployment(ctx, eng, d)
+				od, err := observeDeployment(ctx, eng, d, o)
 				mu.Lock()
 				if err != nil {
 					errs[host] = fmt.Errorf("observe %s on host %s: %w", d.Name, host, err)
@@ -68,13 +72,14 @@ func Observe(ctx context.Context, engines Engines, deployments []config.Deployme
 	return out, nil
 }
 
-func observeDeployment(ctx context.Context, eng *engine.Client, d config.Deployment) (*Deployment, error) {
+func observeDeployment(ctx context.Context, eng *engine.Client, d config.Deployment, o options) (*Deployment, error) {
 	od := &Deployment{Name: d.Name, Host: d.Host}
 	ct, err := eng.InspectContainer(ctx, d.ContainerName)
 	if err != nil {
 		return nil, err
 	}
 	od.Container = fromEngine(ct, d.Name)
+	adopt(od.Container, d.Name, o.adoptions)
 	prev, err := eng.InspectContainer(ctx, d.ContainerName+PreviousSuffix)
 	if err != nil {
 		return nil, err

@@ -50,7 +50,7 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 		return errorf(s, "%v", err)
 	}
 	defer closeAll()
-	p, err := makePlan(ctx, engines, l)
+	p, err := makePlan(ctx, &c, engines, l)
 	if err != nil {
 		return errorf(s, "%v", err)
 	}

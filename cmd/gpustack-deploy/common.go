@@ -168,3 +168,13 @@ func (c *common) connect(ctx context.Context, desired *config.Desired) (observe.
 	}
 	return engines, closeAll, nil
 }
+
+// observe snapshots the deployments, counting containers adopted by
+// `import` (recorded in the state directory) as managed.
+func (c *common) observe(ctx context.Context, engines observe.Engines, deployments []config.Deployment) (*observe.Observed, error) {
+	adoptions, err := observe.LoadAdoptions(c.state())
+	if err != nil {
+		return nil, err
+	}
+	return observe.Observe(ctx, engines, deployments, observe.WithAdoptions(adoptions))
+}

@@ -107,7 +107,7 @@ func diagnoseFiles(ctx context.Context, s stdio, c *common, names []string, tail
 		return nil, errorf(s, "%v", err)
 	}
 	defer closeAll()
-	obs, err := observe.Observe(ctx, engines, targets)
+	obs, err := c.observe(ctx, engines, targets)
 	if err != nil {
 		return nil, errorf(s, "%v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
-	"github.com/gpustack-deploy/gpustack-deploy/observe"
 	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
 
@@ -62,7 +61,7 @@ func runStatus(ctx context.Context, s stdio, args []string) int {
 		return errorf(s, "%v", err)
 	}
 	defer closeAll()
-	obs, err := observe.Observe(ctx, engines, l.desired.Deployments)
+	obs, err := c.observe(ctx, engines, l.desired.Deployments)
 	if err != nil {
 		return errorf(s, "%v", err)
 	}

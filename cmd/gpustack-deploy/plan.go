@@ -42,7 +42,7 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 		return errorf(s, "%v", err)
 	}
 	defer closeAll()
-	p, err := makePlan(ctx, engines, l)
+	p, err := makePlan(ctx, &c, engines, l)
 	if err != nil {
 		return errorf(s, "%v", err)
 	}
@@ -71,8 +71,8 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 }
 
 // makePlan observes the hosts and computes the plan.
-func makePlan(ctx context.Context, engines observe.Engines, l *loaded) (*plan.Plan, error) {
-	obs, err := observe.Observe(ctx, engines, l.desired.Deployments)
+func makePlan(ctx context.Context, c *common, engines observe.Engines, l *loaded) (*plan.Plan, error) {
+	obs, err := c.observe(ctx, engines, l.desired.Deployments)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func runBackup(ctx context.Context, s stdio, args []string) int {
 		return errorf(s, "%v", err)
 	}
 	defer closeAll()
-	obs, err := observe.Observe(ctx, engines, targets)
+	obs, err := c.observe(ctx, engines, targets)
 	if err != nil {
 		return errorf(s, "%v", err)
 	}
@@ -141,7 +141,7 @@ func runRestore(ctx context.Context, s stdio, args []string) int {
 		return errorf(s, "%v", err)
 	}
 	defer closeAll()
-	obs, err := observe.Observe(ctx, engines, []config.Deployment{d})
+	obs, err := c.observe(ctx, engines, []config.Deployment{d})
 	if err != nil {
 		return errorf(s, "%v", err)
 	}

@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
+)
+
+// ToolResult is the outcome of a shell script run by RunTool.
+type ToolResult struct {
+	Stdout, Stderr []byte
+	ExitCode       int64
+}
+
+// RunTool runs a POSIX shell script in a one-off container of image (which
+// must be present locally and have /bin/sh, as GPUStack's images do) with
+// the given mounts, no network, and waits for it. The container is removed
+// afterwards whatever happens. It is how gpustack-deploy counts, copies,
+// checks and removes files inside volumes: the Engine API can read and
+// write files, but not walk, hash or delete them.
+func (c *Client) RunTool(ctx context.Context, image, deployment, script string, mounts ...HelperMount) (ToolResult, error) {
+	var res ToolResult
+	suffix := make([]byte, 4)
+	if _, err := rand.Read(suffix); err != nil {
+		return res, fmt.Errorf("tool container name: %w", err)
+	}
+	host := &container.HostConfig{NetworkMode: "none"}
+	for _, m := range mounts {
+		addMount(host, m.Volume, m.HostPath, m.Target, m.ReadOnly)
+	}
+	cfg := &container.Config{
+		Image:      image,
+		Entrypoint: []string{"/bin/sh", "-c", script},
+		Cmd:        []string{},
+		User:       "0:0",
+		Labels:     map[string]string{spec.LabelRole: spec.RoleHelper, spec.LabelDeployment: deployment},
+	}
+	name := "gpustack-deploy-tool-" + hex.EncodeToString(suffix)
+	created, err := c.api.ContainerCreate(ctx, cfg, host, nil, nil, name)
+	if err != nil {
+		return res, fmt.Errorf("create tool container from %s: %w", image, err)
+	}
+	defer c.RemoveContainer(context.WithoutCancel(ctx), created.ID)
+	// Registered before the start: "not-running" would fire at once on a
+	// container that is only created.
+	exited, waitErr := c.api.ContainerWait(ctx, created.ID, container.WaitConditionNextExit)
+	if err := c.StartContainer(ctx, created.ID); err != nil {
+		return res, err
+	}
+	select {
+	case r := <-exited:
+		res.ExitCode = r.StatusCode
+	case err := <-waitErr:
+		return res, fmt.Errorf("wait for tool container %s: %w", name, err)
+	}
+	rc, err := c.api.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return res, fmt.Errorf("read output of tool container %s: %w", name, err)
+	}
+	defer rc.Close()
+	var stdout, stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, rc); err != nil {
+		return res, fmt.Errorf("read output of tool container %s: %w", name, err)
+	}
+	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
+	return res, nil
+}
