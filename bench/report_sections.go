@@ -235,8 +235,12 @@ func downtimeTable(dt *downtimeResults) string {
 		if held == 0 {
 			p("The slowest 200 after an operation started took %s: no request was held and answered late.", sec(slices.Max(slowest)))
 		} else {
-			p("%d polls were held longer than %v and then answered 200 (the slowest after %s): a client that sent a request during the outage may get",
-				held, heldAfter, sec(slices.Max(slowest)))
+			polls := fmt.Sprintf("%d polls were", held)
+			if held == 1 {
+				polls = "1 poll was"
+			}
+			p("%s held longer than %v and then answered 200 (the slowest after %s): a client that sent a request during the outage may get",
+				polls, heldAfter, sec(slices.Max(slowest)))
 			p("an answer late; the outage ends when the first 200 is received, whenever its request was sent.")
 		}
 	}
