@@ -94,11 +94,19 @@ func checkConflicts(ds []*checkedDeployment, diags *hcl.Diagnostics) {
 		if d.portBad {
 			continue
 		}
+		port, addr := hostPort(d.Deployment)
 		for _, first := range ports {
-			if first.owner.Host == d.Host && first.owner.Port == d.Port && overlap(first.owner.ListenAddress, d.ListenAddress) {
-				add(d.portRange, "Port already used",
-					"Host port %d on %s is also published by deployment %q on %s, first declared at %s. Choose another port, or bind listen_address to another address.",
-					d.Port, d.ListenAddress, first.owner.Name, first.owner.ListenAddress, lineRef(first.at))
+			fport, faddr := hostPort(first.owner.Deployment)
+			if first.owner.Host == d.Host && fport == port && overlap(faddr, addr) {
+				if first.owner.HostNetwork() {
+					add(d.portRange, "Port already used",
+						"Host port %d is also taken by deployment %q, which uses the host's network and listens on its container_port %d on every address, first declared at %s. Choose another port.",
+						port, first.owner.Name, fport, lineRef(first.at))
+				} else {
+					add(d.portRange, "Port already used",
+						"Host port %d on %s is also published by deployment %q on %s, first declared at %s. Choose another port, or bind listen_address to another address.",
+						port, addr, first.owner.Name, faddr, lineRef(first.at))
+				}
 				break
 			}
 		}
@@ -115,4 +123,14 @@ func overlap(a, b string) bool {
 	pa, errA := netip.ParseAddr(a)
 	pb, errB := netip.ParseAddr(b)
 	return errA == nil && errB == nil && (pa.IsUnspecified() || pb.IsUnspecified())
+}
+
+// hostPort is the host port a deployment takes and the address it binds:
+// the published port, or container_port on every address when the
+// container shares the host's network.
+func hostPort(d Deployment) (int, string) {
+	if d.HostNetwork() {
+		return d.ContainerPort, "0.0.0.0"
+	}
+	return d.Port, d.ListenAddress
 }

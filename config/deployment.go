@@ -75,6 +75,7 @@ func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable 
 		Port:          DefaultPort,
 		ContainerPort: DefaultPort,
 		ListenAddress: DefaultListenAddress,
+		NetworkMode:   NetworkBridge,
 		Args:          []Value{},
 		Env:           map[string]Value{},
 		Labels:        map[string]string{},
@@ -126,11 +127,14 @@ func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable 
 				`%q is not a Docker container name: use at least 2 letters, digits, "_", "." and "-", starting with a letter or digit, for example container_name = "gpustack-%s".`, s, b.Name)
 		}
 	}
-	if p, ok := c.port(b.Port, "port", "port = 8080"); ok {
+	c.network(&d, b, out)
+	if d.HostNetwork() {
+		d.Port, d.ListenAddress = 0, ""
+	} else if p, ok := c.port(b.Port, "port", "port = 8080"); ok {
 		d.Port = p
 		out.portRange = b.Port.Expr.Range()
 	} else {
-		out.portBad = eval.present(b.Port)
+		out.portBad = out.portBad || eval.present(b.Port)
 	}
 	// knownPort is 0 when container_port is invalid, so that --port in args
 	// is not compared with a default the file did not mean.
@@ -140,10 +144,12 @@ func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable 
 	} else if eval.present(b.ContainerPort) {
 		knownPort = 0
 	}
-	if a, ok := c.address(b.ListenAddress, "listen_address", `listen_address = "0.0.0.0"`); ok {
-		d.ListenAddress = a
-	} else if eval.present(b.ListenAddress) {
-		out.portBad = true
+	if !d.HostNetwork() {
+		if a, ok := c.address(b.ListenAddress, "listen_address", `listen_address = "0.0.0.0"`); ok {
+			d.ListenAddress = a
+		} else if eval.present(b.ListenAddress) {
+			out.portBad = true
+		}
 	}
 	if args, ok := eval.valueList(b.Args, "args", `a list of strings, for example args = ["--disable-worker"]`); ok {
 		d.Args = args
@@ -161,7 +167,9 @@ func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable 
 		d.Restart = s
 	}
 
+	c.engineOptions(&d, b)
 	c.volumes(&d, b, rel, era, eraKnown)
+	c.mounts(&d, b)
 	d.Policy = c.policy(b.Policy)
 	d.Backup = c.backup(b.Backup, b.DefRange.Filename)
 	d.Health = c.health(b.Health, d.ListenAddress)

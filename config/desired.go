@@ -1,6 +1,8 @@
 package config
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -39,9 +41,14 @@ type Deployment struct {
 
 	// Port is the host port published to ContainerPort; ListenAddress is the
 	// host address it binds ("0.0.0.0" unless the file says otherwise).
+	// With NetworkMode "host" nothing is published: Port is 0 and
+	// ListenAddress empty, and GPUStack listens on ContainerPort on the
+	// host. Reach it through HealthPort.
 	Port          int
 	ContainerPort int
 	ListenAddress string
+	// NetworkMode is "bridge" (the default: the port is published) or "host".
+	NetworkMode string
 
 	// Args are passed after the image name (`gpustack start` flags).
 	Args []Value
@@ -52,6 +59,19 @@ type Deployment struct {
 
 	Data  Volume
 	Cache *Volume // nil when the file declares no cache volume
+	// Mounts are the extra mounts (mount blocks), sorted by label.
+	Mounts []Mount
+
+	// GPUs, Runtime, Privileged, IpcMode, ShmSize and Devices are the
+	// engine options GPU workers and servers are run with (docker run
+	// --gpus, --runtime, --privileged, --ipc, --shm-size, --device). Zero
+	// values mean Docker's defaults.
+	GPUs       GPUs
+	Runtime    string
+	Privileged bool
+	IpcMode    string
+	ShmSize    int64 // bytes
+	Devices    []Device
 
 	Policy Policy
 	Backup BackupPolicy
@@ -74,6 +94,18 @@ func (d Deployment) ImageTag() string {
 
 // ImageRef is Image:ImageTag.
 func (d Deployment) ImageRef() string { return d.Image + ":" + d.ImageTag() }
+
+// HostNetwork reports whether the container shares the host's network.
+func (d Deployment) HostNetwork() bool { return d.NetworkMode == NetworkHost }
+
+// HealthPort is the port on Health.Address where GPUStack answers: the
+// published port, or container_port itself on the host network.
+func (d Deployment) HealthPort() int {
+	if d.HostNetwork() {
+		return d.ContainerPort
+	}
+	return d.Port
+}
 
 // Value is a string that may be sensitive. Sensitive values come from
 // variables declared `sensitive = true` (or anything derived from them) and
@@ -142,4 +174,69 @@ type Health struct {
 	// Address is the host address used to reach the published port
 	// ("127.0.0.1" unless the file says otherwise).
 	Address string
+}
+
+// Network modes a deployment may use.
+const (
+	NetworkBridge = "bridge"
+	NetworkHost   = "host"
+)
+
+// GPUs is the GPU request of a deployment, as docker run --gpus: all of
+// them, a count, or device IDs. The zero value requests none.
+type GPUs struct {
+	All   bool
+	Count int
+	IDs   []string
+}
+
+// IsZero reports whether no GPU is requested.
+func (g GPUs) IsZero() bool { return !g.All && g.Count == 0 && len(g.IDs) == 0 }
+
+// String is the request as docker run --gpus writes it: "all", "2",
+// "device=0,1", or "" for none.
+func (g GPUs) String() string {
+	switch {
+	case g.All:
+		return "all"
+	case g.Count > 0:
+		return strconv.Itoa(g.Count)
+	case len(g.IDs) > 0:
+		return "device=" + strings.Join(g.IDs, ",")
+	}
+	return ""
+}
+
+// Device is a host device made available in the container (docker run --device).
+type Device struct {
+	PathOnHost      string
+	PathInContainer string
+	// CgroupPermissions is a combination of r, w and m ("rwm" by default).
+	CgroupPermissions string
+}
+
+// String is the device as docker run --device writes it.
+func (d Device) String() string {
+	return d.PathOnHost + ":" + d.PathInContainer + ":" + d.CgroupPermissions
+}
+
+// Mount is an extra mount of the container: a host path (bind mount) or a
+// named volume, declared with a mount "<label>" block.
+type Mount struct {
+	Label string
+	// Volume is a Docker volume name; HostPath an absolute host path. One is set.
+	Volume   string
+	HostPath string
+	Target   string
+	ReadOnly bool
+	// Range is the block's source range.
+	Range hcl.Range
+}
+
+// Source is the volume name or the host path, whichever is set.
+func (m Mount) Source() string {
+	if m.Volume != "" {
+		return m.Volume
+	}
+	return m.HostPath
 }

@@ -48,6 +48,33 @@ func dump(d *Desired, root string) string {
 		field("restart", "%q", x.Restart)
 		field("data", "%s", volumeText(&x.Data, rel))
 		field("cache", "%s", volumeText(x.Cache, rel))
+		// The engine options print only when set, so that the goldens of
+		// files that use none of them do not list their defaults.
+		if x.NetworkMode != NetworkBridge {
+			field("network_mode", "%q health_port=%d", x.NetworkMode, x.HealthPort())
+		}
+		if !x.GPUs.IsZero() {
+			field("gpus", "all=%t count=%d ids=%q (%s)", x.GPUs.All, x.GPUs.Count, x.GPUs.IDs, x.GPUs)
+		}
+		if x.Runtime != "" {
+			field("runtime", "%q", x.Runtime)
+		}
+		if x.Privileged {
+			field("privileged", "true")
+		}
+		if x.IpcMode != "" {
+			field("ipc_mode", "%q", x.IpcMode)
+		}
+		if x.ShmSize != 0 {
+			field("shm_size", "%d", x.ShmSize)
+		}
+		for _, dev := range x.Devices {
+			field("device", "%q", dev.String())
+		}
+		for _, m := range x.Mounts {
+			field("mount", "%s volume=%q host_path=%q target=%q read_only=%t source=%q range=%s",
+				m.Label, m.Volume, rel(m.HostPath), m.Target, m.ReadOnly, rel(m.Source()), rangeText(m.Range))
+		}
 		p := x.Policy
 		field("policy", "allow_dev=%t allow_prerelease=%t allow_floating=%t allow_downgrade=%t pull=%s",
 			p.AllowDev, p.AllowPrerelease, p.AllowFloating, p.AllowDowngrade, p.Pull)

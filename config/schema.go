@@ -38,8 +38,16 @@ type deploymentBlock struct {
 	Env           *hcl.Attribute `hcl:"env,optional"`
 	Labels        *hcl.Attribute `hcl:"labels,optional"`
 	Restart       *hcl.Attribute `hcl:"restart,optional"`
+	NetworkMode   *hcl.Attribute `hcl:"network_mode,optional"`
+	GPUs          *hcl.Attribute `hcl:"gpus,optional"`
+	Runtime       *hcl.Attribute `hcl:"runtime,optional"`
+	Privileged    *hcl.Attribute `hcl:"privileged,optional"`
+	IpcMode       *hcl.Attribute `hcl:"ipc_mode,optional"`
+	ShmSize       *hcl.Attribute `hcl:"shm_size,optional"`
+	Devices       *hcl.Attribute `hcl:"devices,optional"`
 
 	Volumes []*volumeBlock `hcl:"volume,block"`
+	Mounts  []*mountBlock  `hcl:"mount,block"`
 	Policy  *policyBlock   `hcl:"policy,block"`
 	Backup  *backupBlock   `hcl:"backup,block"`
 	Health  *healthBlock   `hcl:"health,block"`
@@ -52,6 +60,14 @@ type volumeBlock struct {
 	Name     *hcl.Attribute `hcl:"name,optional"`
 	HostPath *hcl.Attribute `hcl:"host_path,optional"`
 	Path     *hcl.Attribute `hcl:"path,optional"`
+	DefRange hcl.Range      `hcl:",def_range"`
+}
+
+type mountBlock struct {
+	Label    string         `hcl:"label,label"`
+	Source   *hcl.Attribute `hcl:"source,optional"`
+	Target   *hcl.Attribute `hcl:"target,optional"`
+	ReadOnly *hcl.Attribute `hcl:"read_only,optional"`
 	DefRange hcl.Range      `hcl:",def_range"`
 }
 
