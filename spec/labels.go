@@ -31,6 +31,9 @@ const (
 	RolePrevious = "previous"
 	RoleData     = "data"
 	RoleCache    = "cache"
+	// RoleMount marks an extra mount (a mount block) in a Container; it is
+	// never written as a label.
+	RoleMount = "mount"
 	RoleHelper   = "helper"
 )
 

@@ -27,11 +27,15 @@ type Container struct {
 	Args []config.Value
 	// Env is sorted by name.
 	Env    []EnvVar
+	// Mounts are the data volume, the cache volume when declared, then
+	// the extra mounts by label.
 	Mounts []Mount
 	Port   PortBinding
 	// Labels include the ownership labels and the config hash.
 	Labels  map[string]string
 	Restart string
+	// Run holds the engine options (GPUs, runtime, network, …).
+	Run RunOptions
 }
 
 // EnvVar is one environment variable.
@@ -46,7 +50,10 @@ type Mount struct {
 	Volume   string
 	HostPath string
 	Target   string
-	Role     string // RoleData or RoleCache
+	ReadOnly bool
+	Role     string // RoleData, RoleCache or RoleMount
+	// Label names an extra mount (its mount block); empty for data and cache.
+	Label string
 }
 
 // Source is the volume name or host path.
@@ -57,8 +64,11 @@ func (m Mount) Source() string {
 	return m.HostPath
 }
 
-// PortBinding publishes ContainerPort on HostIP:HostPort.
+// PortBinding is where GPUStack listens. When Published, ContainerPort is
+// published on HostIP:HostPort; otherwise (host network) GPUStack listens
+// on ContainerPort on the host itself and HostIP and HostPort are empty.
 type PortBinding struct {
+	Published     bool
 	HostIP        string
 	HostPort      int
 	ContainerPort int
@@ -72,11 +82,11 @@ func For(d config.Deployment, revision string) Container {
 		Image:   d.ImageRef(),
 		Args:    append([]config.Value(nil), d.Args...),
 		Restart: d.Restart,
-		Port: PortBinding{
-			HostIP:        d.ListenAddress,
-			HostPort:      d.Port,
-			ContainerPort: d.ContainerPort,
-		},
+		Port:    PortBinding{ContainerPort: d.ContainerPort},
+		Run:     runOptions(d),
+	}
+	if !d.HostNetwork() {
+		c.Port.Published, c.Port.HostIP, c.Port.HostPort = true, d.ListenAddress, d.Port
 	}
 	c.Mounts = append(c.Mounts, mountOf(d.Data, DataDir, RoleData))
 	if d.Cache != nil {
@@ -85,6 +95,9 @@ func For(d config.Deployment, revision string) Container {
 			// v0.x: the cache lives outside the data dir and GPUStack is told where.
 			c.Args = append(c.Args, config.Value{S: "--cache-dir"}, config.Value{S: d.Cache.Path})
 		}
+	}
+	for _, m := range d.Mounts {
+		c.Mounts = append(c.Mounts, Mount{Volume: m.Volume, HostPath: m.HostPath, Target: m.Target, ReadOnly: m.ReadOnly, Role: RoleMount, Label: m.Label})
 	}
 	names := make([]string, 0, len(d.Env))
 	for name := range d.Env {
@@ -114,7 +127,11 @@ func mountOf(v config.Volume, target, role string) Mount {
 // hash covers everything that requires a new container when it changes.
 // Sensitive values are included so that a changed secret replaces the
 // container; the hash only ever lands in a label on the engine, which holds
-// the secret itself in the container's environment.
+// the secret itself in the container's environment. Options added after
+// the first release (read-only mounts, the engine options) are fed only
+// when they differ from the default, so that the containers of files that
+// do not use them keep their hash and are not replaced by an upgrade of
+// gpustack-deploy.
 func (c Container) hash() string {
 	h := sha256.New()
 	field := func(parts ...string) {
@@ -133,9 +150,14 @@ func (c Container) hash() string {
 		field("env", e.Name, e.Value.S)
 	}
 	for _, m := range c.Mounts {
-		field("mount", m.Volume, m.HostPath, m.Target)
+		if m.ReadOnly {
+			field("mount", m.Volume, m.HostPath, m.Target, "ro")
+		} else {
+			field("mount", m.Volume, m.HostPath, m.Target)
+		}
 	}
 	field("port", c.Port.HostIP, strconv.Itoa(c.Port.HostPort), strconv.Itoa(c.Port.ContainerPort))
+	c.Run.hash(field)
 	keys := make([]string, 0, len(c.Labels))
 	for k := range c.Labels {
 		if k != LabelConfigHash {
