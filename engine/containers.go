@@ -12,31 +12,13 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/pkg/stdcopy"
-	"github.com/docker/go-connections/nat"
 
 	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
 
 // CreateContainer creates (does not start) the container described by s.
 func (c *Client) CreateContainer(ctx context.Context, s spec.Container) (string, error) {
-	cport := nat.Port(strconv.Itoa(s.Port.ContainerPort) + "/tcp")
-	cfg := &container.Config{
-		Image:        s.Image,
-		Cmd:          s.ArgStrings(),
-		Env:          s.EnvStrings(),
-		Labels:       s.Labels,
-		ExposedPorts: nat.PortSet{cport: struct{}{}},
-	}
-	host := &container.HostConfig{
-		PortBindings: nat.PortMap{cport: []nat.PortBinding{{HostIP: s.Port.HostIP, HostPort: strconv.Itoa(s.Port.HostPort)}}},
-		RestartPolicy: container.RestartPolicy{
-			Name: container.RestartPolicyMode(s.Restart),
-		},
-	}
-	for _, m := range s.Mounts {
-		addMount(host, m.Volume, m.HostPath, m.Target, false)
-	}
-	resp, err := c.api.ContainerCreate(ctx, cfg, host, nil, nil, s.Name)
+	resp, err := c.api.ContainerCreate(ctx, containerConfig(s), hostConfig(s), nil, nil, s.Name)
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", s.Name, err)
 	}

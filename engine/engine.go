@@ -12,6 +12,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
+
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
 
 // Client talks to one Docker host.
@@ -73,6 +75,8 @@ type Container struct {
 	Mounts    []Mount
 	Ports     []Port
 	Restart   string
+	// Run holds the engine options as the engine reports them.
+	Run spec.RunOptions
 }
 
 // Running reports whether the container's process is up.
@@ -84,6 +88,7 @@ type Mount struct {
 	Name        string // volume name, for volumes
 	Source      string // host path, for binds
 	Destination string
+	ReadOnly    bool
 }
 
 // Port is one published port.
@@ -103,10 +108,12 @@ func (c *Client) InspectContainer(ctx context.Context, ref string) (*Container, 
 	if err != nil {
 		return nil, fmt.Errorf("inspect container %s: %w", ref, err)
 	}
-	return containerFromInspect(j), nil
+	return FromInspect(j), nil
 }
 
-func containerFromInspect(j container.InspectResponse) *Container {
+// FromInspect converts the engine's inspect response the way
+// InspectContainer does.
+func FromInspect(j container.InspectResponse) *Container {
 	out := &Container{ID: j.ID, Name: trimSlash(j.Name), ImageID: j.Image}
 	if j.Config != nil {
 		out.Image = j.Config.Image
@@ -123,6 +130,7 @@ func containerFromInspect(j container.InspectResponse) *Container {
 	}
 	if j.HostConfig != nil {
 		out.Restart = string(j.HostConfig.RestartPolicy.Name)
+		out.Run = runOptions(j.HostConfig)
 		for cport, bindings := range j.HostConfig.PortBindings {
 			for _, b := range bindings {
 				out.Ports = append(out.Ports, Port{HostIP: b.HostIP, HostPort: atoi(b.HostPort), ContainerPort: cport.Int()})
@@ -130,7 +138,7 @@ func containerFromInspect(j container.InspectResponse) *Container {
 		}
 	}
 	for _, m := range j.Mounts {
-		out.Mounts = append(out.Mounts, Mount{Type: string(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination})
+		out.Mounts = append(out.Mounts, Mount{Type: string(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination, ReadOnly: !m.RW})
 	}
 	return out
 }
