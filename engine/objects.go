@@ -68,3 +68,12 @@ func (c *Client) Exec(ctx context.Context, id string, cmd []string) (ExecResult,
 	res.Stdout, res.Stderr, res.ExitCode = stdout.Bytes(), stderr.Bytes(), insp.ExitCode
 	return res, nil
 }
+
+// RemoveVolume deletes a named volume and everything in it. The engine
+// refuses while a container (running or not) uses it.
+func (c *Client) RemoveVolume(ctx context.Context, name string) error {
+	if err := c.api.VolumeRemove(ctx, name, false); err != nil {
+		return fmt.Errorf("delete volume %s: %w", name, err)
+	}
+	return nil
+}

@@ -19,33 +19,44 @@ type ToolResult struct {
 	ExitCode       int64
 }
 
-// RunTool runs a POSIX shell script in a one-off container of image (which
-// must be present locally and have /bin/sh, as GPUStack's images do) with
-// the given mounts, no network, and waits for it. The container is removed
-// afterwards whatever happens. It is how gpustack-deploy counts, copies,
-// checks and removes files inside volumes: the Engine API can read and
-// write files, but not walk, hash or delete them.
-func (c *Client) RunTool(ctx context.Context, image, deployment, script string, mounts ...HelperMount) (ToolResult, error) {
+// Tool is a POSIX shell script to run in a one-off container.
+type Tool struct {
+	// Image must be present locally and have /bin/sh, as GPUStack's images do.
+	Image string
+	// Deployment labels the container with the deployment it works for.
+	Deployment string
+	Script     string
+	// Args are the script's positional parameters ($1, $2 …).
+	Args   []string
+	Mounts []HelperMount
+}
+
+// RunTool runs t in a one-off container with no network and waits for it;
+// the container is removed afterwards whatever happens. It is how
+// gpustack-deploy counts, copies, checks and removes files inside volumes:
+// the Engine API can read and write files, but not walk, hash or delete
+// them.
+func (c *Client) RunTool(ctx context.Context, t Tool) (ToolResult, error) {
 	var res ToolResult
 	suffix := make([]byte, 4)
 	if _, err := rand.Read(suffix); err != nil {
 		return res, fmt.Errorf("tool container name: %w", err)
 	}
 	host := &container.HostConfig{NetworkMode: "none"}
-	for _, m := range mounts {
+	for _, m := range t.Mounts {
 		addMount(host, m.Volume, m.HostPath, m.Target, m.ReadOnly)
 	}
 	cfg := &container.Config{
-		Image:      image,
-		Entrypoint: []string{"/bin/sh", "-c", script},
-		Cmd:        []string{},
+		Image:      t.Image,
+		Entrypoint: []string{"/bin/sh", "-c", t.Script},
+		Cmd:        append([]string{"sh"}, t.Args...),
 		User:       "0:0",
-		Labels:     map[string]string{spec.LabelRole: spec.RoleHelper, spec.LabelDeployment: deployment},
+		Labels:     map[string]string{spec.LabelRole: spec.RoleHelper, spec.LabelDeployment: t.Deployment},
 	}
 	name := "gpustack-deploy-tool-" + hex.EncodeToString(suffix)
 	created, err := c.api.ContainerCreate(ctx, cfg, host, nil, nil, name)
 	if err != nil {
-		return res, fmt.Errorf("create tool container from %s: %w", image, err)
+		return res, fmt.Errorf("create tool container from %s: %w", t.Image, err)
 	}
 	defer c.RemoveContainer(context.WithoutCancel(ctx), created.ID)
 	// Registered before the start: "not-running" would fire at once on a

@@ -31,6 +31,9 @@ type run struct {
 	stoppedID       string // the container stopped for the backup
 	currentID       string // the container created or started by this apply
 	started         bool   // currentID was started by this apply
+	// volumeReplaced is set once the data volume was deleted: there is no
+	// going back to the old container then, only to the saved database.
+	volumeReplaced bool
 }
 
 func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment) (Result, error) {
@@ -50,6 +53,10 @@ func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Dep
 	}
 	defer j.Close()
 	r := &run{x: x, eng: eng, d: d, pd: pd, j: j, res: &res}
+	if err := r.confirmDeletions(ctx); err != nil {
+		res.Failure = &Failure{Kind: FailAction, Message: err.Error()}
+		return res, err
+	}
 	if interrupted != nil {
 		note := "the previous apply was interrupted (" + interrupted.Where + "); this run continues from what the engine shows now"
 		res.Notes = append(res.Notes, note)
@@ -130,6 +137,14 @@ func (r *run) action(ctx context.Context, a plan.Action) error {
 		return r.safetyCopy(ctx, a)
 	case plan.ActionRestoreDatabase:
 		return r.restoreDatabase(ctx, a)
+	case plan.ActionRemoveContainer:
+		return r.removeContainer(ctx, a.Subject)
+	case plan.ActionDeleteVolume:
+		return r.deleteVolume(ctx, a)
+	case plan.ActionCopyCache:
+		return r.copyCache(ctx, a)
+	case plan.ActionRemoveOldCache:
+		return r.removeOldCache(ctx)
 	default:
 		return fmt.Errorf("unknown action %d", int(a.Kind))
 	}
@@ -180,7 +195,7 @@ func (r *run) replaceContainer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if stale != nil && stale.ID != old.ID && stale.Labels[spec.LabelDeployment] == r.d.Name {
+	if stale != nil && stale.ID != old.ID && r.ours(stale) {
 		if r.unverified(old) {
 			// The current container never passed verification; the one
 			// kept aside is the last that did. Keep it to go back to.
@@ -230,7 +245,7 @@ func (r *run) adoptAside(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if aside != nil && aside.Labels[spec.LabelDeployment] == r.d.Name {
+	if aside != nil && r.ours(aside) {
 		r.previousID = aside.ID
 	}
 	return nil
@@ -249,8 +264,13 @@ func (r *run) removePrevious(ctx context.Context) error {
 	if err != nil || ct == nil {
 		return err
 	}
-	if ct.Labels[spec.LabelDeployment] != r.d.Name {
+	if !r.ours(ct) {
 		return fmt.Errorf("container %s is not ours; left in place", aside)
 	}
 	return r.eng.RemoveContainer(ctx, ct.ID)
+}
+
+// ours reports whether a container belongs to this deployment.
+func (r *run) ours(ct *engine.Container) bool {
+	return ct.Labels[spec.LabelDeployment] == r.d.Name || (r.x.Adopted != nil && r.x.Adopted[r.d.Name] == ct.ID)
 }

@@ -68,7 +68,7 @@ func (r *run) dataReader(ctx context.Context) (string, string, func(), error) {
 		if err != nil {
 			return "", "", nil, err
 		}
-		if ct == nil || ct.Labels[spec.LabelDeployment] != r.d.Name || !mountsData(ct, r.d.Data.Source()) {
+		if ct == nil || !r.ours(ct) || !mountsData(ct, r.d.Data.Source()) {
 			continue
 		}
 		if ct.Running() {

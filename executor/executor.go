@@ -35,6 +35,9 @@ type Engine interface {
 	StopContainer(ctx context.Context, id string, grace time.Duration) error
 	RemoveContainer(ctx context.Context, id string) error
 	RenameContainer(ctx context.Context, id, name string) error
+	RemoveVolume(ctx context.Context, name string) error
+	ListByVolume(ctx context.Context, source string) ([]*engine.Container, error)
+	RunTool(ctx context.Context, t engine.Tool) (engine.ToolResult, error)
 	SetRestartPolicy(ctx context.Context, id, policy string) error
 	FollowLogs(ctx context.Context, id string, since time.Time) (<-chan string, error)
 	WaitExit(ctx context.Context, id string) (<-chan int64, <-chan error)
@@ -63,6 +66,11 @@ type Executor struct {
 	StopGrace time.Duration
 	// PollInterval is the /healthz polling period.
 	PollInterval time.Duration
+	// ConfirmDelete gates every volume deletion; nil refuses them all.
+	ConfirmDelete ConfirmDelete
+	// Adopted maps deployments to the container IDs `import` adopted,
+	// which carry no labels but are ours.
+	Adopted map[string]string
 }
 
 // ErrRefused is returned when asked to apply a plan that carries refusals.

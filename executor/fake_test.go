@@ -514,3 +514,37 @@ func (f *fakeEngine) CopyIn(_ context.Context, id, dir string, r io.Reader) erro
 	f.mu.Unlock()
 	return nil
 }
+
+// RemoveVolume records the call; the fake keeps volumes as directories and
+// no test deletes one yet.
+func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("RemoveVolume %s", name)
+	return fmt.Errorf("fake engine: RemoveVolume is not emulated")
+}
+
+// RunTool records the call; scripts run only on a real engine (e2e).
+func (f *fakeEngine) RunTool(_ context.Context, t engine.Tool) (engine.ToolResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("RunTool %s", t.Image)
+	return engine.ToolResult{}, fmt.Errorf("fake engine: RunTool is not emulated")
+}
+
+// ListByVolume returns the fake's containers that mount the volume.
+func (f *fakeEngine) ListByVolume(_ context.Context, source string) ([]*engine.Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("ListByVolume %s", source)
+	var out []*engine.Container
+	for _, c := range f.containers {
+		for _, m := range c.ct.Mounts {
+			if m.Name == source || m.Source == source {
+				ct := c.ct
+				out = append(out, &ct)
+			}
+		}
+	}
+	return out, nil
+}

@@ -82,6 +82,14 @@ func (r *run) rollback(ctx context.Context) (bool, error) {
 		}
 		return r.bringBack(ctx, r.stoppedID, false)
 	}
+	if r.volumeReplaced {
+		note := "the data volume was replaced: there is no earlier container to go back to"
+		if r.res.Backup != "" || r.res.SafetyCopy != "" {
+			note += "; the old database is kept as backup " + r.res.Backup + r.res.SafetyCopy + " (gpustack-deploy restore)"
+		}
+		r.res.Notes = append(r.res.Notes, note)
+		return false, nil
+	}
 	// A container this run started may have migrated the database.
 	if r.backup == nil && r.inheritedBackup != "" && r.restored == nil {
 		if m, err := r.loadBackup(r.inheritedBackup); err == nil {

@@ -158,14 +158,14 @@ func (r *run) waitHealthy(ctx context.Context, id string) error {
 				return err
 			}
 		case <-tick.C:
-			if observe.Probe(ctx, r.d.Health.Address, r.d.Port, 2*time.Second) == "ok" {
+			if observe.Probe(ctx, r.d.Health.Address, r.d.HealthPort(), 2*time.Second) == "ok" {
 				return nil
 			}
 		case <-ctx.Done():
 			if parent := context.Cause(ctx); parent != nil && ctx.Err() != context.DeadlineExceeded {
 				return parent
 			}
-			return &Failure{Kind: FailHealthTimeout, Message: "no healthy answer from http://" + r.d.Health.Address + ":" + strconv.Itoa(r.d.Port) + "/healthz within " + r.d.Health.Timeout.String()}
+			return &Failure{Kind: FailHealthTimeout, Message: "no healthy answer from http://" + r.d.Health.Address + ":" + strconv.Itoa(r.d.HealthPort()) + "/healthz within " + r.d.Health.Timeout.String()}
 		}
 	}
 }
@@ -202,7 +202,7 @@ func (x *Executor) poll() time.Duration {
 func (r *run) checkVersion(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	url := "http://" + r.d.Health.Address + ":" + strconv.Itoa(r.d.Port) + "/version"
+	url := "http://" + r.d.Health.Address + ":" + strconv.Itoa(r.d.HealthPort()) + "/version"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", url, err)

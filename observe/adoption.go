@@ -31,6 +31,20 @@ type Option func(*options)
 
 type options struct {
 	adoptions map[string]Adoption
+	usage     map[string]bool
+}
+
+// WithUsage measures the data and cache volumes of the named deployments
+// (files and bytes), as a plan that deletes a volume must show them.
+func WithUsage(deployments ...string) Option {
+	return func(o *options) {
+		if o.usage == nil {
+			o.usage = map[string]bool{}
+		}
+		for _, d := range deployments {
+			o.usage[d] = true
+		}
+	}
 }
 
 // WithAdoptions makes adopted containers count as managed.

@@ -107,8 +107,11 @@ func observeDeployment(ctx context.Context, eng *engine.Client, d config.Deploym
 	} else {
 		od.Database = Database{Status: DBAbsent}
 	}
+	if err := measureVolumes(ctx, eng, d, od, o); err != nil {
+		od.UsageError = err.Error()
+	}
 	if od.Container.Running() && od.Container.Managed && eng.IsLocal() {
-		od.Container.Health = Probe(ctx, d.Health.Address, d.Port, time.Second)
+		od.Container.Health = Probe(ctx, d.Health.Address, d.HealthPort(), time.Second)
 	}
 	return od, nil
 }
@@ -121,14 +124,14 @@ func fromEngine(ct *engine.Container, deployment string) *Container {
 		ID: ct.ID, Name: ct.Name, Image: ct.Image, ImageID: ct.ImageID, State: ct.State,
 		ExitCode: ct.ExitCode, StartedAt: ct.StartedAt, Labels: ct.Labels,
 		Managed: ct.Labels[spec.LabelDeployment] == deployment,
-		Args:    ct.Args, Env: ct.Env, Restart: ct.Restart,
+		Args:    ct.Args, Env: ct.Env, Restart: ct.Restart, Run: ct.Run,
 	}
 	for _, m := range ct.Mounts {
 		src := m.Name
 		if m.Type == "bind" {
 			src = m.Source
 		}
-		c.Mounts = append(c.Mounts, Mount{Source: src, Destination: m.Destination})
+		c.Mounts = append(c.Mounts, Mount{Source: src, Destination: m.Destination, ReadOnly: m.ReadOnly})
 	}
 	for _, p := range ct.Ports {
 		c.Ports = append(c.Ports, Port(p))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/catalog"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
 
 // Observed is the snapshot of every deployment, keyed by deployment name.
@@ -33,6 +34,16 @@ type Deployment struct {
 	Cache *Volume `json:"cache,omitempty"`
 	// Database is what the data volume holds.
 	Database Database `json:"database"`
+	// InlineCache is what the data volume holds in its default cache dir
+	// while the deployment declares a cache volume of its own that the
+	// container does not mount yet: the model files a split must move.
+	InlineCache *Usage `json:"inline_cache,omitempty"`
+	// DataUsage and CacheUsage are measured only when asked
+	// (WithUsage), before a volume may be deleted.
+	DataUsage  *Usage `json:"data_usage,omitempty"`
+	CacheUsage *Usage `json:"cache_usage,omitempty"`
+	// UsageError says why a measurement that was needed failed.
+	UsageError string `json:"usage_error,omitempty"`
 }
 
 // Container is a container as far as the plan cares.
@@ -55,6 +66,9 @@ type Container struct {
 	Ports  []Port   `json:"ports,omitempty"`
 	// Restart is the container's restart policy.
 	Restart string `json:"restart,omitempty"`
+	// Run holds the engine options (GPUs, runtime, network …) as the
+	// engine reports them, defaults included.
+	Run spec.RunOptions `json:"run"`
 	// Health is the result of GET /healthz on the published port, when the
 	// container runs and the port is reachable: "ok", "unhealthy: …" or "".
 	Health string `json:"health,omitempty"`
@@ -69,6 +83,7 @@ func (c *Container) Running() bool {
 type Mount struct {
 	Source      string `json:"source"`
 	Destination string `json:"destination"`
+	ReadOnly    bool   `json:"read_only,omitempty"`
 }
 
 // Port is one published port.
@@ -154,11 +169,15 @@ func (o *Observed) Fingerprint() string {
 		Data, Cache            bool
 		DBStatus               DBStatus
 		Revision, Reason, Hash string
+		InlineFiles            int64
 	}
 	var rows []fp
 	for _, name := range sortedNames(o.Deployments) {
 		d := o.Deployments[name]
 		r := fp{Name: d.Name, Host: d.Host, DBStatus: d.Database.Status, Revision: d.Database.Revision, Reason: d.Database.Reason, Data: d.Data != nil, Cache: d.Cache != nil}
+		if d.InlineCache != nil {
+			r.InlineFiles = d.InlineCache.Files
+		}
 		if d.Container != nil {
 			r.Container, r.ContainerState = d.Container.ID, d.Container.State
 		}

@@ -18,6 +18,10 @@ var actionSlugs = map[ActionKind]string{
 	ActionRemovePrevious:   "remove-previous",
 	ActionSafetyCopy:       "safety-copy",
 	ActionRestoreDatabase:  "restore-database",
+	ActionRemoveContainer:  "remove-container",
+	ActionDeleteVolume:     "delete-volume",
+	ActionCopyCache:        "copy-cache",
+	ActionRemoveOldCache:   "remove-old-cache",
 }
 
 var reasonSlugs = map[Reason]string{
@@ -40,6 +44,11 @@ var reasonSlugs = map[Reason]string{
 	ReasonBeforeOverwrite:  "before-overwrite",
 	ReasonBackupVersion:    "backup-version",
 	ReasonUnverified:       "unverified",
+	ReasonReplaceData:      "replace-data",
+	ReasonCacheInData:      "cache-in-data",
+	ReasonCacheCopied:      "cache-copied",
+	ReasonDestroy:          "destroy",
+	ReasonDeleteRequested:  "delete-requested",
 }
 
 func marshalSlug[K comparable](slugs map[K]string, k K, what string) ([]byte, error) {

@@ -44,6 +44,18 @@ const (
 	ActionSafetyCopy ActionKind = 10
 	// ActionRestoreDatabase writes a verified backup into the data volume.
 	ActionRestoreDatabase ActionKind = 11
+	// ActionRemoveContainer stops and removes a container; its volumes stay.
+	ActionRemoveContainer ActionKind = 12
+	// ActionDeleteVolume deletes a named volume and everything in it. It
+	// runs only after the operator confirmed that very volume by name.
+	ActionDeleteVolume ActionKind = 13
+	// ActionCopyCache stops the container and copies the model cache out of
+	// the data volume into the cache volume, then checks the copy file by
+	// file (sizes and sha256).
+	ActionCopyCache ActionKind = 14
+	// ActionRemoveOldCache removes the model files left in the data volume
+	// once the copy in the cache volume is verified and in use.
+	ActionRemoveOldCache ActionKind = 15
 )
 
 var actionNames = map[ActionKind]string{
@@ -58,6 +70,10 @@ var actionNames = map[ActionKind]string{
 	ActionRemovePrevious:   "remove previous container",
 	ActionSafetyCopy:       "keep a safety copy",
 	ActionRestoreDatabase:  "restore database",
+	ActionRemoveContainer:  "remove container",
+	ActionDeleteVolume:     "delete volume",
+	ActionCopyCache:        "copy model cache",
+	ActionRemoveOldCache:   "remove old cache copy",
 }
 
 func (k ActionKind) String() string {
@@ -86,8 +102,12 @@ func (k ActionKind) Symbol() string {
 		return "~"
 	case ActionVerify:
 		return "?"
-	case ActionRemovePrevious:
+	case ActionRemovePrevious, ActionRemoveContainer, ActionRemoveOldCache:
 		return "-"
+	case ActionDeleteVolume:
+		return "!-"
+	case ActionCopyCache:
+		return ">>"
 	default:
 		return " "
 	}
@@ -122,6 +142,11 @@ const (
 	ReasonBeforeOverwrite  Reason = 16
 	ReasonBackupVersion    Reason = 17
 	ReasonUnverified       Reason = 18
+	ReasonReplaceData      Reason = 19
+	ReasonCacheInData      Reason = 20
+	ReasonCacheCopied      Reason = 21
+	ReasonDestroy          Reason = 22
+	ReasonDeleteRequested  Reason = 23
 )
 
 var reasonTexts = map[Reason]string{
@@ -143,6 +168,11 @@ var reasonTexts = map[Reason]string{
 	ReasonBeforeOverwrite:  "the database is about to be overwritten, whatever state it is in",
 	ReasonBackupVersion:    "the backup was taken at this version",
 	ReasonUnverified:       "an interrupted apply started it but never verified it",
+	ReasonReplaceData:      "a fresh data volume was asked for (--replace)",
+	ReasonCacheInData:      "the model cache lives inside the data volume; the file gives it a volume of its own",
+	ReasonCacheCopied:      "the copy in the cache volume is verified and in use",
+	ReasonDestroy:          "destroy was asked for",
+	ReasonDeleteRequested:  "its deletion was asked for by name",
 }
 
 func (r Reason) String() string { return reasonTexts[r] }

@@ -22,6 +22,9 @@ const (
 	RefuseUnsupportedDatabase RefusalCode = 13
 	RefuseUnstampedDatabase   RefusalCode = 14
 	RefusePartialMigration    RefusalCode = 15
+	RefuseReplaceUnsupported  RefusalCode = 16
+	RefuseCacheNotSeparate    RefusalCode = 17
+	RefuseCannotMeasure       RefusalCode = 18
 )
 
 var refusalNames = map[RefusalCode]string{
@@ -40,6 +43,9 @@ var refusalNames = map[RefusalCode]string{
 	RefuseUnsupportedDatabase: "unsupported-database",
 	RefuseUnstampedDatabase:   "unstamped-database",
 	RefusePartialMigration:    "partial-migration",
+	RefuseReplaceUnsupported:  "replace-unsupported",
+	RefuseCacheNotSeparate:    "cache-not-separate",
+	RefuseCannotMeasure:       "cannot-measure",
 }
 
 func (c RefusalCode) String() string {

@@ -2,7 +2,6 @@ package planner
 
 import (
 	"github.com/gpustack-deploy/gpustack-deploy/plan"
-	"sort"
 	"strings"
 
 	"github.com/gpustack-deploy/gpustack-deploy/config"
@@ -30,6 +29,11 @@ func (b *builder) planActions() {
 	}
 	container := b.containerAction(desired)
 	backupAt := len(b.out.Actions)
+	split := b.planCacheSplit(container)
+	if len(b.out.Refusals) > 0 {
+		b.out.Actions = []plan.Action{}
+		return
+	}
 	migrates := false
 	if container != nil {
 		b.add(*container)
@@ -57,6 +61,10 @@ func (b *builder) planActions() {
 			b.warn("a container kept aside by an interrupted apply remains: "+b.od.Previous.Name,
 				"It is kept until the current container is verified healthy.")
 		}
+	}
+	if split {
+		b.add(plan.Action{Kind: plan.ActionRemoveOldCache, Reason: plan.ReasonCacheCopied, Subject: b.d.Data.Source(),
+			Detail: b.od.InlineCache.String()})
 	}
 	if container == nil && b.od.Container != nil && b.od.Container.Health != "" && b.od.Container.Health != "ok" {
 		b.warn("the container runs but /healthz answers "+b.od.Container.Health, "")
@@ -114,73 +122,4 @@ func (b *builder) containerAction(desired spec.Container) *plan.Action {
 		return &plan.Action{Kind: plan.ActionStartContainer, Reason: plan.ReasonContainerStopped, Subject: b.d.ContainerName, Detail: ct.State}
 	}
 	return nil
-}
-
-// drift names what differs between the desired container and the observed
-// one, without revealing values. It explains a hash mismatch; it does not
-// decide anything.
-func drift(desired spec.Container, ct *observe.Container) []string {
-	var out []string
-	if strings.Join(desired.ArgStrings(), "\x00") != strings.Join(ct.Args, "\x00") {
-		out = append(out, "args")
-	}
-	have := map[string]string{}
-	for _, kv := range ct.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		have[k] = v
-	}
-	wanted := map[string]bool{}
-	for _, e := range desired.Env {
-		wanted[e.Name] = true
-		if v, ok := have[e.Name]; !ok || v != e.Value.S {
-			out = append(out, "env "+e.Name)
-		}
-	}
-	if keys := ct.Labels[spec.LabelEnvKeys]; keys != "" {
-		for _, k := range strings.Split(keys, ",") {
-			if !wanted[k] {
-				out = append(out, "env "+k+" (removed)")
-			}
-		}
-	}
-	if ct.Restart != desired.Restart {
-		out = append(out, "restart policy")
-	}
-	if !sameMounts(desired.Mounts, ct.Mounts) {
-		out = append(out, "volumes")
-	}
-	if len(ct.Ports) != 1 || ct.Ports[0].HostPort != desired.Port.HostPort || ct.Ports[0].ContainerPort != desired.Port.ContainerPort ||
-		normalIP(ct.Ports[0].HostIP) != normalIP(desired.Port.HostIP) {
-		out = append(out, "port")
-	}
-	for k, v := range desired.Labels {
-		if k != spec.LabelConfigHash && ct.Labels[k] != v {
-			out = append(out, "label "+k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sameMounts(want []spec.Mount, have []observe.Mount) bool {
-	if len(want) != len(have) {
-		return false
-	}
-	idx := map[string]string{}
-	for _, m := range have {
-		idx[m.Destination] = m.Source
-	}
-	for _, m := range want {
-		if idx[m.Target] != m.Source() {
-			return false
-		}
-	}
-	return true
-}
-
-func normalIP(ip string) string {
-	if ip == "" {
-		return "0.0.0.0"
-	}
-	return ip
 }

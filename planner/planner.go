@@ -20,14 +20,27 @@ import (
 )
 
 // Plan computes the plan for every desired deployment.
-func Plan(desired *config.Desired, observed *observe.Observed, cat *catalog.Catalog) (*plan.Plan, error) {
+func Plan(desired *config.Desired, observed *observe.Observed, cat *catalog.Catalog, opts ...Option) (*plan.Plan, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	p := &plan.Plan{FormatVersion: plan.FormatVersion, Observed: observed.Fingerprint()}
 	for _, d := range desired.Deployments {
 		od, ok := observed.Deployments[d.Name]
 		if !ok {
 			return nil, fmt.Errorf("deployment %s was not observed", d.Name)
 		}
+		if o.replaceData[d.Name] {
+			p.Deployments = append(p.Deployments, planReplaceData(d, od, cat))
+			continue
+		}
 		p.Deployments = append(p.Deployments, planDeployment(d, od, cat))
+	}
+	for name := range o.replaceData {
+		if _, ok := observed.Deployments[name]; !ok {
+			return nil, fmt.Errorf("--replace names %s, which is not a deployment of the files", name)
+		}
 	}
 	sort.SliceStable(p.Deployments, func(i, j int) bool {
 		a, b := p.Deployments[i], p.Deployments[j]

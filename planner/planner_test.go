@@ -53,13 +53,16 @@ func running(t *testing.T, d config.Deployment, rev string) *observe.Deployment 
 	for _, m := range s.Mounts {
 		ct.Mounts = append(ct.Mounts, observe.Mount{Source: m.Source(), Destination: m.Target})
 	}
-	return &observe.Deployment{
+	od := &observe.Deployment{
 		Name: d.Name, Host: d.Host, Container: ct,
 		Image:    &observe.Image{Ref: d.ImageRef(), ID: "sha256:" + d.ImageTag()},
 		Data:     &observe.Volume{Source: d.Data.Name, Managed: true},
-		Cache:    &observe.Volume{Source: d.Cache.Name, Managed: true},
 		Database: database(t, rev),
 	}
+	if d.Cache != nil {
+		od.Cache = &observe.Volume{Source: d.Cache.Name, Managed: true}
+	}
+	return od
 }
 
 // database is a database that passes the probe of rev exactly.
@@ -513,4 +516,99 @@ func TestPlanJSONGolden(t *testing.T) {
 func marshalIndent(p *plan.Plan) ([]byte, error) {
 	b, err := json.MarshalIndent(p, "", "  ")
 	return append(b, '\n'), err
+}
+
+func TestReplaceData(t *testing.T) {
+	d := deployment("v0.6.0", "cpu")
+	od := running(t, d, "c45e397531d1")
+	od.DataUsage = &observe.Usage{Files: 5, Bytes: 81920}
+	od.CacheUsage = &observe.Usage{Files: 3, Bytes: 3 << 30}
+	plans := map[string]*observe.Deployment{d.Name: od}
+	p, err := Plan(&config.Desired{Deployments: []config.Deployment{d}}, &observe.Observed{Deployments: plans}, catalog.Default(), ReplaceData(d.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `prod@default:
+  back up database gpustack-prod-data (c45e397531d1 -> ) [a fresh data volume was asked for (--replace): /backups]
+  remove container gpustack-prod [a fresh data volume was asked for (--replace)]
+  delete volume gpustack-prod-data [a fresh data volume was asked for (--replace): 5 files, 80.0 KiB]
+  create volume gpustack-prod-data [a fresh data volume was asked for (--replace)]
+  create container gpustack-prod ( -> v0.6.0-cpu) [a fresh data volume was asked for (--replace)]
+  migrate database c45e397531d1 ( -> c45e397531d1) [GPUStack creates the database at its first start]
+  verify gpustack-prod ( -> c45e397531d1) [a new container must prove it works]
+  WARNING everything in volume gpustack-prod-data is deleted (5 files, 80.0 KiB); the model cache gpustack-prod-cache is kept: 3 files, 3.0 GiB
+`
+	if got := p.String(); got != want {
+		t.Errorf("plan mismatch\n--- got\n%s--- want\n%s", got, want)
+	}
+
+	// A broken database is what a fresh redeploy is for: it is kept as
+	// found instead of refusing.
+	od.Database.Tables["model_instances"] = without(od.Database.Tables["model_instances"], "resolved_path")
+	p, _ = Plan(&config.Desired{Deployments: []config.Deployment{d}}, &observe.Observed{Deployments: plans}, catalog.Default(), ReplaceData(d.Name))
+	if a := p.Deployments[0].Actions[0]; a.Kind != plan.ActionSafetyCopy || p.Refused() {
+		t.Errorf("a damaged database must be kept as found, got %v refused=%v", a.Kind, p.Refused())
+	}
+
+	// Without a separate cache volume the models would go with the data.
+	noCache := d
+	noCache.Cache = nil
+	p, _ = Plan(&config.Desired{Deployments: []config.Deployment{noCache}}, &observe.Observed{Deployments: plans}, catalog.Default(), ReplaceData(d.Name))
+	if !p.Refused() || p.Deployments[0].Refusals[0].Code != plan.RefuseCacheNotSeparate {
+		t.Errorf("want cache-not-separate, got %v", p.Deployments[0].Refusals)
+	}
+
+	// Nothing is deleted that could not be measured first.
+	od.DataUsage, od.UsageError = nil, "no shell"
+	p, _ = Plan(&config.Desired{Deployments: []config.Deployment{d}}, &observe.Observed{Deployments: plans}, catalog.Default(), ReplaceData(d.Name))
+	if !p.Refused() || p.Deployments[0].Refusals[0].Code != plan.RefuseCannotMeasure {
+		t.Errorf("want cannot-measure, got %v", p.Deployments[0].Refusals)
+	}
+}
+
+func TestCacheSplit(t *testing.T) {
+	d := deployment("v0.5.1", "cpu")
+	inline := d
+	inline.Cache = nil
+	od := running(t, inline, "e6bf9e067296")
+	od.Cache = nil
+	od.InlineCache = &observe.Usage{Files: 2, Bytes: 2 << 30}
+	want := `prod@default:
+  create volume gpustack-prod-cache [the volume does not exist]
+  copy model cache gpustack-prod-cache (gpustack-prod-data/cache -> ) [the model cache lives inside the data volume; the file gives it a volume of its own: 2 files, 2.0 GiB]
+  replace container gpustack-prod (v0.5.1-cpu -> v0.5.1-cpu) [the configuration changed: args, volumes]
+  verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
+  remove old cache copy gpustack-prod-data [the copy in the cache volume is verified and in use: 2 files, 2.0 GiB]
+  WARNING the model cache moves out of volume gpustack-prod-data (2 files, 2.0 GiB)
+`
+	if got := planOne(t, d, od).String(); got != want {
+		t.Errorf("plan mismatch\n--- got\n%s--- want\n%s", got, want)
+	}
+	od.InlineCache, od.UsageError = nil, "no shell in the image"
+	if p := planOne(t, d, od); !p.Refused() || p.Deployments[0].Refusals[0].Code != plan.RefuseCannotMeasure {
+		t.Errorf("an unmeasurable data volume must refuse, got %s", p)
+	}
+}
+
+func TestPlanDestroy(t *testing.T) {
+	d := deployment("v0.5.1", "cpu")
+	od := running(t, d, "e6bf9e067296")
+	od.DataUsage = &observe.Usage{Files: 4, Bytes: 4096}
+	got := (&plan.Plan{Deployments: []plan.Deployment{PlanDestroy(d, od, nil)}}).String()
+	if want := "prod@default:\n  remove container gpustack-prod [destroy was asked for]\n"; got != want {
+		t.Errorf("destroy keeps volumes by default:\n%s", got)
+	}
+	got = (&plan.Plan{Deployments: []plan.Deployment{PlanDestroy(d, od, []string{"gpustack-prod-data"})}}).String()
+	if !strings.Contains(got, "delete volume gpustack-prod-data [its deletion was asked for by name: 4 files, 4.0 KiB]") {
+		t.Errorf("a named volume is deleted:\n%s", got)
+	}
+	pd := PlanDestroy(d, od, []string{"someone-elses-volume"})
+	if len(pd.Refusals) != 1 || len(pd.Actions) != 0 {
+		t.Errorf("a volume that is not the deployment's must be refused: %+v", pd)
+	}
+	od.Container.Managed = false
+	if pd := PlanDestroy(d, od, nil); len(pd.Refusals) != 1 {
+		t.Errorf("a container that is not ours must be refused: %+v", pd)
+	}
 }

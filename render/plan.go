@@ -79,6 +79,9 @@ func describeCurrent(s plan.State) string {
 
 func describeTarget(d plan.Deployment) string {
 	t := d.Target
+	if t.Version == "" {
+		return "no container (destroy)"
+	}
 	s := t.Version
 	switch {
 	case t.Release != "" && t.Release != d.Tag.Base:
@@ -108,6 +111,12 @@ func action(w io.Writer, a plan.Action) {
 		fmt.Fprintf(w, " in volume %s at revision %s -> %s\n", a.Subject, a.From, a.Detail)
 	case plan.ActionSafetyCopy:
 		fmt.Fprintf(w, " of volume %s as found (revision %s, not verified) -> %s\n", a.Subject, orNone(a.From), a.Detail)
+	case plan.ActionCopyCache:
+		fmt.Fprintf(w, " from %s into %s (%s), checked file by file\n", a.From, a.Subject, a.Detail)
+	case plan.ActionRemoveOldCache:
+		fmt.Fprintf(w, " from volume %s (%s), once the new container is verified\n", a.Subject, a.Detail)
+	case plan.ActionDeleteVolume:
+		fmt.Fprintf(w, " %s (%s), after you confirm it by name\n", a.Subject, a.Detail)
 	case plan.ActionRestoreDatabase:
 		fmt.Fprintf(w, " from backup %s into volume %s: revision %s -> %s\n", a.Subject, a.Detail, orNone(a.From), a.To)
 	case plan.ActionVerify:
@@ -125,7 +134,7 @@ func action(w io.Writer, a plan.Action) {
 	}
 	if a.Reason != plan.ReasonNone && a.Kind != plan.ActionVerify {
 		reason := a.Reason.String()
-		if a.Detail != "" && a.Kind != plan.ActionBackupDatabase && a.Kind != plan.ActionSafetyCopy && a.Kind != plan.ActionRestoreDatabase {
+		if a.Detail != "" && !detailShown[a.Kind] {
 			reason += ": " + a.Detail
 		}
 		fmt.Fprintf(w, "        because %s\n", reason)
@@ -133,6 +142,12 @@ func action(w io.Writer, a plan.Action) {
 	for _, s := range a.Steps {
 		fmt.Fprintf(w, "        %-24s %s (first in %s)\n", s.Revision, s.Message, s.FirstTag)
 	}
+}
+
+// detailShown are the kinds whose Detail is already part of their line.
+var detailShown = map[plan.ActionKind]bool{
+	plan.ActionBackupDatabase: true, plan.ActionSafetyCopy: true, plan.ActionRestoreDatabase: true,
+	plan.ActionCopyCache: true, plan.ActionRemoveOldCache: true, plan.ActionDeleteVolume: true,
 }
 
 func orNone(s string) string {

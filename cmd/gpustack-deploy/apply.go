@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/executor"
@@ -16,12 +14,16 @@ import (
 func runApply(ctx context.Context, s stdio, args []string) int {
 	var (
 		c           common
+		r           replaceFlags
 		autoApprove bool
 	)
 	fs := newFlagSet("apply", "Change the deployments to match the files: backups first, then the new version, verified, or rolled back.",
-		"gpustack-deploy apply -f gpustack.hcl        # plan, confirm, apply\n  gpustack-deploy apply upgrade.plan          # apply a saved plan exactly", s)
+		"gpustack-deploy apply -f gpustack.hcl        # plan, confirm, apply\n"+
+			"  gpustack-deploy apply upgrade.plan          # apply a saved plan exactly\n"+
+			"  gpustack-deploy apply --replace=prod.data   # fresh data volume, model cache kept", s)
 	c.register(fs)
-	fs.BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
+	r.register(fs, true)
+	fs.BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation (deleting a volume is still confirmed by name)")
 	if code, done := parse(fs, args, s); done {
 		return code
 	}
@@ -35,6 +37,7 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 			return errorf(s, "%v", err)
 		}
 		saved = sp
+		r.replace = append(r.replace, sp.Replace...)
 		if len(c.files) == 0 {
 			for _, f := range sp.Files {
 				c.files = append(c.files, f.Path)
@@ -50,7 +53,11 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 		return errorf(s, "%v", err)
 	}
 	defer closeAll()
-	p, err := makePlan(ctx, &c, engines, l)
+	replaced, err := r.deployments(l.desired)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	p, err := makePlan(ctx, &c, engines, l, replaced)
 	if err != nil {
 		return errorf(s, "%v", err)
 	}
@@ -75,6 +82,7 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 		return exitError
 	}
 	x := newExecutor(&c, l, engines, s)
+	x.ConfirmDelete = r.confirm(s)
 	start := time.Now()
 	results, err := x.Apply(ctx, p, l.desired)
 	render.Results(s.out, results, time.Since(start))
@@ -118,13 +126,13 @@ func staleReason(saved *savedPlan, fresh *plan.Plan, l *loaded) string {
 
 func confirm(s stdio) bool {
 	fmt.Fprint(s.out, "\nDo you want to apply this plan? Only 'yes' will be accepted: ")
-	line, err := bufio.NewReader(s.in).ReadString('\n')
-	if err != nil && line == "" {
+	line, ok := s.readLine()
+	if !ok {
 		fmt.Fprintln(s.out)
 		fmt.Fprintln(s.err, "No answer on standard input; pass --auto-approve to apply without asking.")
 		return false
 	}
-	return strings.TrimSpace(line) == "yes"
+	return line == "yes"
 }
 
 func applyExitCode(results []executor.Result) int {

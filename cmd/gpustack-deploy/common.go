@@ -171,10 +171,63 @@ func (c *common) connect(ctx context.Context, desired *config.Desired) (observe.
 
 // observe snapshots the deployments, counting containers adopted by
 // `import` (recorded in the state directory) as managed.
-func (c *common) observe(ctx context.Context, engines observe.Engines, deployments []config.Deployment) (*observe.Observed, error) {
+func (c *common) observe(ctx context.Context, engines observe.Engines, deployments []config.Deployment, opts ...observe.Option) (*observe.Observed, error) {
 	adoptions, err := observe.LoadAdoptions(c.state())
 	if err != nil {
 		return nil, err
 	}
-	return observe.Observe(ctx, engines, deployments, observe.WithAdoptions(adoptions))
+	return observe.Observe(ctx, engines, deployments, append(opts, observe.WithAdoptions(adoptions))...)
+}
+
+// replaceFlags are --replace and --yes-delete-volume.
+type replaceFlags struct {
+	replace []string
+	yes     []string
+}
+
+func (r *replaceFlags) register(fs *pflag.FlagSet, confirm bool) {
+	fs.StringArrayVar(&r.replace, "replace", nil, "fresh data volume for a deployment: --replace=NAME.data (or --replace=data with one deployment); the model cache is kept")
+	if confirm {
+		fs.StringArrayVar(&r.yes, "yes-delete-volume", nil, "confirm deleting this volume without being asked (repeatable; the name must match)")
+	}
+}
+
+// deployments resolves --replace values to deployment names.
+func (r *replaceFlags) deployments(desired *config.Desired) ([]string, error) {
+	var out []string
+	for _, v := range r.replace {
+		name, what, found := strings.Cut(v, ".")
+		if !found {
+			name, what = "", v
+		}
+		if what != "data" {
+			return nil, fmt.Errorf("--replace=%s: only the data volume can be replaced; write --replace=NAME.data", v)
+		}
+		if name == "" {
+			if len(desired.Deployments) != 1 {
+				return nil, fmt.Errorf("--replace=data: the files declare %d deployments; write --replace=NAME.data", len(desired.Deployments))
+			}
+			name = desired.Deployments[0].Name
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// confirm asks for a volume's name before it is deleted, unless
+// --yes-delete-volume names it. --auto-approve does not answer this.
+func (r *replaceFlags) confirm(s stdio) func(volume, detail string) bool {
+	return func(volume, detail string) bool {
+		for _, y := range r.yes {
+			if y == volume {
+				return true
+			}
+		}
+		fmt.Fprintf(s.out, "\nVolume %s (%s) will be deleted; this cannot be undone.\nType the volume's name to delete it: ", volume, detail)
+		line, ok := s.readLine()
+		if !ok {
+			fmt.Fprintln(s.out)
+		}
+		return ok && line == volume
+	}
 }

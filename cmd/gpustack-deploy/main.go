@@ -4,11 +4,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -31,6 +33,21 @@ type stdio struct {
 	environ  []string
 	// tty is true when out is an interactive terminal.
 	tty bool
+	// lines reads in line by line; one reader for every question asked.
+	lines *bufio.Reader
+}
+
+// readLine reads one answer from standard input, trimmed; ok is false
+// when there is none.
+func (s *stdio) readLine() (string, bool) {
+	if s.lines == nil {
+		s.lines = bufio.NewReader(s.in)
+	}
+	line, err := s.lines.ReadString('\n')
+	if err != nil && line == "" {
+		return "", false
+	}
+	return strings.TrimSpace(line), true
 }
 
 type command struct {
@@ -49,6 +66,7 @@ func commands() []command {
 		{"backups", "List the backups of each deployment", runBackups},
 		{"restore", "Put a backup back and start the version it was taken at", runRestore},
 		{"doctor", "Explain what is wrong with a deployment and how to recover", runDoctor},
+		{"destroy", "Remove a deployment's containers; volumes and backups stay unless named", runDestroy},
 		{"version", "Print the version of gpustack-deploy", runVersion},
 	}
 }

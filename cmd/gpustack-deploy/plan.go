@@ -20,6 +20,7 @@ import (
 func runPlan(ctx context.Context, s stdio, args []string) int {
 	var (
 		c        common
+		r        replaceFlags
 		asJSON   bool
 		out      string
 		detailed bool
@@ -27,6 +28,7 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 	fs := newFlagSet("plan", "Compare the files with what runs on the Docker engine and show what apply would do.",
 		"gpustack-deploy plan -f gpustack.hcl --out upgrade.plan", s)
 	c.register(fs)
+	r.register(fs, false)
 	fs.BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	fs.StringVar(&out, "out", "", "save the plan to FILE; `apply FILE` runs exactly it, or refuses if anything changed")
 	fs.BoolVar(&detailed, "detailed-exitcode", false, "exit 0 with no changes, 2 with changes, 1 on error or refusal")
@@ -42,7 +44,11 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 		return errorf(s, "%v", err)
 	}
 	defer closeAll()
-	p, err := makePlan(ctx, &c, engines, l)
+	replaced, err := r.deployments(l.desired)
+	if err != nil {
+		return errorf(s, "%v", err)
+	}
+	p, err := makePlan(ctx, &c, engines, l, replaced)
 	if err != nil {
 		return errorf(s, "%v", err)
 	}
@@ -57,7 +63,7 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 		return exitError
 	}
 	if out != "" {
-		if err := saveplan(out, p, l); err != nil {
+		if err := saveplan(out, p, l, r.replace); err != nil {
 			return errorf(s, "%v", err)
 		}
 		if !asJSON {
@@ -70,13 +76,14 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 	return exitOK
 }
 
-// makePlan observes the hosts and computes the plan.
-func makePlan(ctx context.Context, c *common, engines observe.Engines, l *loaded) (*plan.Plan, error) {
-	obs, err := c.observe(ctx, engines, l.desired.Deployments)
+// makePlan observes the hosts and computes the plan; replaced names the
+// deployments whose data volume is replaced (their volumes are measured).
+func makePlan(ctx context.Context, c *common, engines observe.Engines, l *loaded, replaced []string) (*plan.Plan, error) {
+	obs, err := c.observe(ctx, engines, l.desired.Deployments, observe.WithUsage(replaced...))
 	if err != nil {
 		return nil, err
 	}
-	return planner.Plan(l.desired, obs, l.catalog)
+	return planner.Plan(l.desired, obs, l.catalog, planner.ReplaceData(replaced...))
 }
 
 // savedPlan is the file `plan --out` writes. It holds no secret: the plan
@@ -86,7 +93,9 @@ type savedPlan struct {
 	FormatVersion int        `json:"format_version"`
 	Created       time.Time  `json:"created"`
 	Files         []fileHash `json:"files"`
-	Plan          *plan.Plan `json:"plan"`
+	// Replace holds the --replace values the plan was made with.
+	Replace []string   `json:"replace,omitempty"`
+	Plan    *plan.Plan `json:"plan"`
 }
 
 type fileHash struct {
@@ -108,8 +117,8 @@ func configHashes(l *loaded) []fileHash {
 	return out
 }
 
-func saveplan(path string, p *plan.Plan, l *loaded) error {
-	data, err := json.MarshalIndent(savedPlan{FormatVersion: plan.FormatVersion, Created: time.Now().UTC(), Files: configHashes(l), Plan: p}, "", "  ")
+func saveplan(path string, p *plan.Plan, l *loaded, replace []string) error {
+	data, err := json.MarshalIndent(savedPlan{FormatVersion: plan.FormatVersion, Created: time.Now().UTC(), Files: configHashes(l), Replace: replace, Plan: p}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode plan: %w", err)
 	}

@@ -191,9 +191,15 @@ func findBackup(deployments []config.Deployment, id string) (config.Deployment, 
 }
 
 func newExecutor(c *common, l *loaded, engines observe.Engines, s stdio) *executor.Executor {
-	x := &executor.Executor{Engines: map[string]executor.Engine{}, Catalog: l.catalog, StateDir: c.state(), Out: s.out, TTY: s.tty}
+	x := &executor.Executor{Engines: map[string]executor.Engine{}, Catalog: l.catalog, StateDir: c.state(), Out: s.out, TTY: s.tty,
+		Adopted: map[string]string{}}
 	for h, e := range engines {
 		x.Engines[h] = e
+	}
+	// A damaged adoption record only means no container counts as adopted.
+	adoptions, _ := observe.LoadAdoptions(c.state())
+	for name, a := range adoptions {
+		x.Adopted[name] = a.ContainerID
 	}
 	return x
 }
