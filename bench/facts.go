@@ -24,6 +24,7 @@ type facts struct {
 	goVersion string
 	commit    string
 	disk      string // file system of the temporary directory
+	imageSize string // of the emulator image at the upgrade's target tag
 }
 
 func gatherFacts(ctx context.Context, cli *client.Client, root, tmp string) facts {
@@ -39,6 +40,10 @@ func gatherFacts(ctx context.Context, cli *client.Client, root, tmp string) fact
 		if kb, err := strconv.ParseFloat(strings.TrimSuffix(v, " kB"), 64); err == nil {
 			f.memory = fmt.Sprintf("%.1f GiB", kb/(1<<20))
 		}
+	}
+	f.imageSize = "(size unknown)"
+	if img, err := cli.ImageInspect(ctx, imageRepo+":"+toTag); err == nil {
+		f.imageSize = fmt.Sprintf("%.0f MB", float64(img.Size)/1e6)
 	}
 	if v, err := cli.ServerVersion(ctx); err == nil {
 		f.docker = v.Version + " (API " + v.APIVersion + ")"
