@@ -31,10 +31,10 @@ const (
 	RolePrevious = "previous"
 	RoleData     = "data"
 	RoleCache    = "cache"
+	RoleHelper   = "helper"
 	// RoleMount marks an extra mount (a mount block) in a Container; it is
 	// never written as a label.
 	RoleMount = "mount"
-	RoleHelper   = "helper"
 )
 
 // LabelsReserved reports whether a label key is in gpustack-deploy's namespace.

@@ -26,7 +26,7 @@ type Container struct {
 	// Args follow the image's entrypoint (`gpustack start` flags).
 	Args []config.Value
 	// Env is sorted by name.
-	Env    []EnvVar
+	Env []EnvVar
 	// Mounts are the data volume, the cache volume when declared, then
 	// the extra mounts by label.
 	Mounts []Mount
