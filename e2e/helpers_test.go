@@ -46,6 +46,7 @@ type options struct {
 	body      string // extra attributes inside the gpustack block
 	health    string // health.timeout; "60s" when empty
 	policy    string // extra attributes inside the policy block
+	noCache   bool   // declare no cache volume: the cache stays in the data volume
 }
 
 // newDeployment writes a deployment's HCL file with unique names and
@@ -63,8 +64,19 @@ func newDeployment(t *testing.T, prefix string, o options) *deployment {
 		backups: filepath.Join(dir, "backups", name),
 	}
 	t.Cleanup(d.remove)
+	d.write(o)
+	return d
+}
+
+// write (re)writes the deployment's HCL file.
+func (d *deployment) write(o options) {
+	d.t.Helper()
 	if o.health == "" {
 		o.health = "60s"
+	}
+	cache := fmt.Sprintf("volume \"cache\" { name = %q }", d.cache)
+	if o.noCache {
+		cache = "# no cache volume: the model cache lives in the data volume"
 	}
 	hcl := fmt.Sprintf(`variable "version" { default = %q }
 %s
@@ -77,7 +89,7 @@ gpustack %q {
   args           = ["--disable-worker"]
 %s
   volume "data" { name = %q }
-  volume "cache" { name = %q }
+  %s
   backup { dir = "./backups" }
   policy { # the images are built by TestMain; no registry
     pull = "never"
@@ -85,11 +97,10 @@ gpustack %q {
   }
   health { timeout = %q }
 }
-`, o.version, o.variables, name, d.container, d.port, o.body, d.data, d.cache, o.policy, o.health)
+`, o.version, o.variables, d.name, d.container, d.port, o.body, d.data, cache, o.policy, o.health)
 	if err := os.WriteFile(d.file, []byte(hcl), 0o644); err != nil {
-		t.Fatal(err)
+		d.t.Fatal(err)
 	}
-	return d
 }
 
 // remove deletes the deployment's containers (kept-aside and helper ones
