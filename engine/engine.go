@@ -129,7 +129,11 @@ func FromInspect(j container.InspectResponse) *Container {
 		}
 	}
 	if j.HostConfig != nil {
+		// A container created through the API without a policy reports "".
 		out.Restart = string(j.HostConfig.RestartPolicy.Name)
+		if out.Restart == "" {
+			out.Restart = "no"
+		}
 		out.Run = runOptions(j.HostConfig)
 		for cport, bindings := range j.HostConfig.PortBindings {
 			for _, b := range bindings {
