@@ -45,6 +45,13 @@ func IsSecretEnv(name string) bool {
 	return false
 }
 
+// SecretFlag reports whether a `gpustack start` flag takes a secret, with
+// the variable name suggested for its value ("--token" → "token").
+func SecretFlag(flag string) (variable string, ok bool) {
+	variable, ok = secretFlags[flag]
+	return variable, ok
+}
+
 // checkArgs rejects flags the tool sets itself, a --port that contradicts
 // container_port (0 when unknown: not compared), and secret flags with
 // values in plain text.
