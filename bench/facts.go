@@ -54,10 +54,17 @@ func gatherFacts(ctx context.Context, cli *client.Client, root, tmp string) fact
 	if out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output(); err == nil {
 		f.goVersion = strings.TrimSpace(string(out))
 	}
-	git := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty", "--abbrev=12")
+	// The commit, "-dirty" when anything but the report itself differs
+	// from it (a rerun over an earlier report is still a clean build).
+	git := exec.CommandContext(ctx, "git", "rev-parse", "--short=12", "HEAD")
 	git.Dir = root
 	if out, err := git.Output(); err == nil {
 		f.commit = strings.TrimSpace(string(out))
+		st := exec.CommandContext(ctx, "git", "status", "--porcelain", "--", ".", ":(exclude)docs/benchmarks.md")
+		st.Dir = root
+		if out, err := st.Output(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			f.commit += "-dirty"
+		}
 	}
 	return f
 }

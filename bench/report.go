@@ -430,7 +430,7 @@ func renderReport(b *bench, r *results) rendered {
 	p("| Docker | %s |", f.docker)
 	p("| Disk (temporary directory, backups) | %s |", f.disk)
 	p("| Go | %s |", f.goVersion)
-	p("| gpustack-deploy | %s (the working tree as built) |", f.commit)
+	p("| gpustack-deploy | %s (the working tree as built; -dirty: files other than this report differ from the commit) |", f.commit)
 	p("| Load average (1, 5, 15 min) | %s at the start, %s at the end |", r.loadStart, r.loadEnd)
 	p("")
 	if r.version.n() > 0 {
@@ -452,7 +452,7 @@ func renderReport(b *bench, r *results) rendered {
 	p("  CPU is the binary's user + system time (`ProcessState.UserTime() + SystemTime()`), median: the rest of the wall time it waits,")
 	p("  mostly for the Docker engine. Medians are the figures to compare; p90 is nearest-rank.")
 	p("- GPUStack is the emulator (`emulator/`), in images built locally by `emulator/image` under the real tags")
-	p("  (`%s:%s`, `%s:%s`): the same start-up, Alembic stamping, `/healthz` and `/version` as the releases, in a %s image.", imageRepo, fromTag, imageRepo, toTag, f.imageSize)
+	p("  (`%s:%s`, `%s:%s`): the same start-up, Alembic stamping, `/healthz` and `/version` as the releases, in an image of %s.", imageRepo, fromTag, imageRepo, toTag, f.imageSize)
 	p("  Deployments look like `examples/basic`: a v0.x CPU server with a data and a cache volume, `--disable-worker`, published on `127.0.0.1` only.")
 	if b.o.has("plan") {
 		p("- **No-op plan**: one deployment at %s is applied (not timed), then `plan --detailed-exitcode` must exit 0 (no changes).", toTag)
