@@ -24,6 +24,9 @@ type Adoption struct {
 	ConfigHash string `json:"config_hash"`
 	Version    string `json:"version"`
 	Revision   string `json:"revision,omitempty"`
+	// EnvKeys stands in for spec.LabelEnvKeys: the environment names the
+	// file sets, comma-separated.
+	EnvKeys string `json:"env_keys,omitempty"`
 }
 
 // Option adjusts an observation.
@@ -119,5 +122,6 @@ func adopt(ct *Container, deployment string, adoptions map[string]Adoption) {
 	labels[spec.LabelConfigHash] = a.ConfigHash
 	labels[spec.LabelVersion] = a.Version
 	labels[spec.LabelRevision] = a.Revision
+	labels[spec.LabelEnvKeys] = a.EnvKeys
 	ct.Labels, ct.Managed = labels, true
 }

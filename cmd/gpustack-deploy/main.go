@@ -67,6 +67,7 @@ func commands() []command {
 		{"restore", "Put a backup back and start the version it was taken at", runRestore},
 		{"doctor", "Explain what is wrong with a deployment and how to recover", runDoctor},
 		{"destroy", "Remove a deployment's containers; volumes and backups stay unless named", runDestroy},
+		{"import", "Describe a container made by hand as a deployment file and adopt it", runImport},
 		{"version", "Print the version of gpustack-deploy", runVersion},
 	}
 }
