@@ -104,13 +104,16 @@ func adoptImported(s stdio, c *common, in importer.Input, res *importer.Result) 
 		return errorf(s, "%s does not load as written; correct it by hand, then run gpustack-deploy plan -f %s. The container was not adopted.", out, out)
 	}
 	d := desired.Deployments[0]
-	diffs := append(append([]string(nil), res.Unexpressed...), importer.Verify(d, res.Head, in, res)...)
-	if len(diffs) > 0 {
-		fmt.Fprintf(s.out, "\nNot adopted: the file cannot describe the container exactly:\n")
-		for _, u := range dedupe(diffs) {
+	diffs := importer.Verify(d, res.Head, in, res)
+	if len(res.Unexpressed)+len(diffs) > 0 {
+		fmt.Fprintf(s.out, "\nNot adopted: the file cannot describe the container exactly.\n")
+		for _, u := range res.Unexpressed {
 			fmt.Fprintf(s.out, "  - %s\n", u)
 		}
-		fmt.Fprintf(s.out, "gpustack-deploy plan -f %s will show the container replaced by one without these.\n", out)
+		if len(diffs) > 0 {
+			fmt.Fprintf(s.out, "The container the file describes differs in: %s.\n", strings.Join(diffs, "; "))
+		}
+		fmt.Fprintf(s.out, "gpustack-deploy plan -f %s will show the container replaced by the one the file describes.\n", out)
 		return exitOK
 	}
 	running := spec.For(importer.AsRunning(d, res), res.Head)
@@ -169,16 +172,4 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func dedupe(items []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, i := range items {
-		if !seen[i] {
-			seen[i] = true
-			out = append(out, i)
-		}
-	}
-	return out
 }
