@@ -68,6 +68,7 @@ func commands() []command {
 		{"doctor", "Explain what is wrong with a deployment and how to recover", runDoctor},
 		{"destroy", "Remove a deployment's containers; volumes and backups stay unless named", runDestroy},
 		{"import", "Describe a container made by hand as a deployment file and adopt it", runImport},
+		{"fmt", "Rewrite the files in canonical form (--check lists those that are not)", runFmt},
 		{"version", "Print the version of gpustack-deploy", runVersion},
 	}
 }
