@@ -10,7 +10,9 @@ import (
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/catalog"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
 	"github.com/gpustack-deploy/gpustack-deploy/observe"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
 
 // dataDir is GPUStack's data directory inside the container.
@@ -138,13 +140,53 @@ func dockerRun(ct *observe.Container, imageEnv []string, image string) string {
 	mounts := append([]observe.Mount(nil), ct.Mounts...)
 	sort.Slice(mounts, func(i, j int) bool { return mounts[i].Destination < mounts[j].Destination })
 	for _, m := range mounts {
-		parts = append(parts, "-v", shellQuote(m.Source+":"+m.Destination))
+		v := m.Source + ":" + m.Destination
+		if m.ReadOnly {
+			v += ":ro"
+		}
+		parts = append(parts, "-v", shellQuote(v))
 	}
+	parts = append(parts, runFlags(ct.Run)...)
 	for _, name := range envNames(ct.Env, imageEnv) {
 		parts = append(parts, "-e", name)
 	}
 	parts = append(parts, image)
 	return strings.Join(append(parts, redactArgs(ct.Args)...), " ")
+}
+
+// runFlags are the docker run flags of the engine options a GPU
+// deployment is run with: a recreated container without them would lose
+// its GPUs, its network or its devices.
+func runFlags(r spec.RunOptions) []string {
+	r = r.Normalized()
+	var out []string
+	if r.NetworkMode != config.NetworkBridge {
+		out = append(out, "--network", shellQuote(r.NetworkMode))
+	}
+	if g, ok := spec.GPUsOf(r.GPUs); ok && !g.IsZero() {
+		gpus := g.String()
+		if len(g.IDs) > 0 {
+			// docker run reads --gpus as CSV: a list of IDs is quoted.
+			gpus = `"` + gpus + `"`
+		}
+		out = append(out, "--gpus", shellQuote(gpus))
+	}
+	if r.Runtime != "" {
+		out = append(out, "--runtime", shellQuote(r.Runtime))
+	}
+	if r.Privileged {
+		out = append(out, "--privileged")
+	}
+	if r.IpcMode != "" {
+		out = append(out, "--ipc", shellQuote(r.IpcMode))
+	}
+	if r.ShmSize != 0 {
+		out = append(out, "--shm-size", strconv.FormatInt(r.ShmSize, 10))
+	}
+	for _, d := range r.Devices {
+		out = append(out, "--device", shellQuote(d.String()))
+	}
+	return out
 }
 
 // envNames are the names of the GPUStack and Hugging Face variables the

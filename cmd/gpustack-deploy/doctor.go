@@ -312,7 +312,7 @@ func existingBackups(s stdio, dir, deployment string) ([]backup.Manifest, string
 func toObserved(ct *engine.Container, deployment string) observe.Container {
 	c := observe.Container{
 		ID: ct.ID, Name: ct.Name, Image: ct.Image, ImageID: ct.ImageID, State: ct.State, ExitCode: ct.ExitCode,
-		StartedAt: ct.StartedAt, Labels: ct.Labels, Args: ct.Args, Env: ct.Env, Restart: ct.Restart,
+		StartedAt: ct.StartedAt, Labels: ct.Labels, Args: ct.Args, Env: ct.Env, Restart: ct.Restart, Run: ct.Run,
 	}
 	if deployment == "" {
 		c.Managed = ct.Labels[spec.LabelDeployment] != ""
@@ -320,7 +320,7 @@ func toObserved(ct *engine.Container, deployment string) observe.Container {
 		c.Managed = ct.Labels[spec.LabelDeployment] == deployment
 	}
 	for _, m := range ct.Mounts {
-		c.Mounts = append(c.Mounts, observe.Mount{Source: mountSource(m), Destination: m.Destination})
+		c.Mounts = append(c.Mounts, observe.Mount{Source: mountSource(m), Destination: m.Destination, ReadOnly: m.ReadOnly})
 	}
 	for _, p := range ct.Ports {
 		c.Ports = append(c.Ports, observe.Port(p))
