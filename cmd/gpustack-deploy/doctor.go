@@ -162,12 +162,17 @@ func diagnoseContainer(ctx context.Context, s stdio, c *common, name, backupDir 
 		}
 	}
 	in.Cache = cacheMount(ct)
-	if oc.Running() && eng.IsLocal() && len(oc.Ports) > 0 {
+	switch {
+	case !oc.Running() || !eng.IsLocal():
+	case len(oc.Ports) > 0:
 		addr := oc.Ports[0].HostIP
 		if addr == "" || addr == "0.0.0.0" || addr == "::" {
 			addr = "127.0.0.1"
 		}
 		oc.Health = observe.Probe(ctx, addr, oc.Ports[0].HostPort, 2*time.Second)
+	case oc.Run.NetworkMode == config.NetworkHost:
+		// On the host network GPUStack listens on its --port on the host.
+		oc.Health = observe.Probe(ctx, "127.0.0.1", listenPort(ct), 2*time.Second)
 	}
 	tmp, err := os.MkdirTemp("", "gpustack-deploy-doctor-")
 	if err != nil {
@@ -360,4 +365,26 @@ func cacheMount(ct *engine.Container) string {
 		}
 	}
 	return ""
+}
+
+// listenPort is the port GPUStack listens on in ct: --port, else
+// GPUSTACK_PORT, else 80.
+func listenPort(ct *engine.Container) int {
+	for i, a := range ct.Args {
+		v, ok := strings.CutPrefix(a, "--port=")
+		if !ok && a == "--port" && i+1 < len(ct.Args) {
+			v, ok = ct.Args[i+1], true
+		}
+		if p, err := strconv.Atoi(v); ok && err == nil {
+			return p
+		}
+	}
+	for _, kv := range ct.Env {
+		if v, ok := strings.CutPrefix(kv, "GPUSTACK_PORT="); ok {
+			if p, err := strconv.Atoi(v); err == nil {
+				return p
+			}
+		}
+	}
+	return config.DefaultPort
 }
