@@ -54,8 +54,11 @@ type Result struct {
 	// When it is not empty the container must not be adopted: the next
 	// plan replaces it.
 	Unexpressed []string
-	// Notes are what the user must know about the file: a moving tag kept,
-	// a cache split declared, a flag mapped to a volume.
+	// Warnings are what the user must act on: a moving tag (development,
+	// release candidate, floating) kept with the policy that allows it.
+	Warnings []string
+	// Notes are what the user must know about the file: a cache split
+	// declared, a data directory moved.
 	Notes []string
 	// CacheSplit is true when the file declares a cache volume the
 	// container does not mount: the next plan moves the cache into it.
@@ -157,6 +160,10 @@ func (d *describer) unexpressed(format string, args ...any) {
 	d.res.Unexpressed = append(d.res.Unexpressed, fmt.Sprintf(format, args...))
 }
 
+func (d *describer) warn(format string, args ...any) {
+	d.res.Warnings = append(d.res.Warnings, fmt.Sprintf(format, args...))
+}
+
 func (d *describer) note(format string, args ...any) {
 	d.res.Notes = append(d.res.Notes, fmt.Sprintf(format, args...))
 }
@@ -187,13 +194,13 @@ func (d *describer) image() error {
 	switch d.tag.Class {
 	case catalog.TagDev:
 		d.draft.policy = "allow_dev"
-		d.note("%s is a development tag: the file keeps it and sets policy { allow_dev = true }. GPUStack does not support upgrades from development images; pin a release (version = \"v…\") as soon as you can.", tag)
+		d.warn("%s is a development tag: the file keeps it and sets policy { allow_dev = true }. GPUStack does not support upgrades from development images; pin a release (version = \"v…\") as soon as you can.", tag)
 	case catalog.TagPrerelease:
 		d.draft.policy = "allow_prerelease"
-		d.note("%s is a release candidate: the file keeps it and sets policy { allow_prerelease = true }. Pin the final release as soon as it is out.", tag)
+		d.warn("%s is a release candidate: the file keeps it and sets policy { allow_prerelease = true }. Pin the final release as soon as it is out.", tag)
 	case catalog.TagFloating:
 		d.draft.policy = "allow_floating"
-		d.note("%s is a floating tag that moves with every release: the file keeps it and sets policy { allow_floating = true }. Pin the release it runs (version = \"v…\") before the next upgrade.", tag)
+		d.warn("%s is a floating tag that moves with every release: the file keeps it and sets policy { allow_floating = true }. Pin the release it runs (version = \"v…\") before the next upgrade.", tag)
 		// The planner resolves a floating tag by the image's version label.
 		if d.img != nil && d.img.Config != nil {
 			if rel, ok := d.cat.Release(d.img.Config.Labels["org.opencontainers.image.version"]); ok {

@@ -97,6 +97,9 @@ func report(t *testing.T, in Input, res *Result) string {
 	for _, name := range sortedKeys(res.Secrets) {
 		fmt.Fprintf(&b, "secret: %s from %s\n", name, res.SecretSources[name])
 	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}

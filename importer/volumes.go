@@ -88,7 +88,9 @@ func (d *describer) cache(byTarget map[string]container.MountPoint) {
 		d.unexpressed("the model cache (--cache-dir %s) is in no volume: it lives in the container and is lost when the container is replaced", d.cacheDir)
 	}
 	if d.rel != nil && !d.rel.CacheDirFlag {
-		d.note("the model cache stays in the data volume: GPUStack %s has no --cache-dir (it came in 0.3.2), so it cannot have a volume of its own", d.rel.Tag)
+		why := fmt.Sprintf("the model cache stays in the data volume: GPUStack %s has no --cache-dir (it came in 0.3.2), so it cannot have a volume of its own", d.rel.Tag)
+		d.note("%s", why)
+		d.draft.noCache = why
 		return
 	}
 	v := volumeDecl{isNew: true}

@@ -33,6 +33,7 @@ type draft struct {
 	data                    volumeDecl
 	cache                   *volumeDecl
 	mounts                  []mountDecl
+	noCache                 string // why no cache volume is declared
 }
 
 var identRe = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]*$`)
@@ -151,6 +152,9 @@ func (dr *draft) renderEngineOptions(b *hclwrite.Body) {
 func (dr *draft) renderVolumes(b *hclwrite.Body) {
 	b.AppendNewline()
 	volume(b, "data", dr.data)
+	if dr.noCache != "" {
+		comment(b, "No cache volume: "+dr.noCache+".")
+	}
 	if c := dr.cache; c != nil {
 		if c.isNew {
 			comment(b, "New: the container keeps the model cache inside the data volume. The next plan copies it")

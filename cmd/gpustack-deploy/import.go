@@ -74,6 +74,9 @@ func runImport(ctx context.Context, s stdio, args []string) int {
 		return errorf(s, "%v", err)
 	}
 	fmt.Fprintf(s.out, "Wrote %s: deployment %q for container %s.\n", out, res.Name, strings.TrimPrefix(insp.Container.Name, "/"))
+	for _, w := range res.Warnings {
+		fmt.Fprintf(s.out, "\nWARNING: %s\n", w)
+	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(s.out, "\nNote: %s\n", n)
 	}
