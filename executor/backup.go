@@ -107,17 +107,36 @@ func mountsData(ct *engine.Container, source string) bool {
 // TakeBackup copies the SQLite files and secrets out of dataDir inside the
 // stopped container id and stores a verified backup described by m.
 func TakeBackup(ctx context.Context, eng observe.FileReader, store *backup.Store, id, dataDir string, m backup.Manifest, cat *catalog.Catalog) (*backup.Manifest, error) {
-	raw, err := os.MkdirTemp(store.Dir, "raw-*.tmp")
+	raw, err := CopyRaw(ctx, eng, store, id, dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("back up %s: %w", m.Deployment, err)
 	}
 	defer os.RemoveAll(raw)
+	return StoreRaw(store, raw, m, cat)
+}
+
+// CopyRaw copies the SQLite files and secrets out of dataDir inside the
+// container id into a new directory of the store, and returns it; the
+// caller removes it. This is the only part of a backup that needs the
+// container stopped.
+func CopyRaw(ctx context.Context, eng observe.FileReader, store *backup.Store, id, dataDir string) (string, error) {
+	raw, err := os.MkdirTemp(store.Dir, "raw-*.tmp")
+	if err != nil {
+		return "", err
+	}
 	if _, err := observe.CopySQLite(ctx, eng, id, dataDir, raw); err != nil {
-		return nil, fmt.Errorf("back up %s: copy the database out: %w", m.Deployment, err)
+		os.RemoveAll(raw)
+		return "", fmt.Errorf("copy the database out: %w", err)
 	}
 	if err := copySecrets(ctx, eng, id, dataDir, raw); err != nil {
-		return nil, fmt.Errorf("back up %s: %w", m.Deployment, err)
+		os.RemoveAll(raw)
+		return "", err
 	}
+	return raw, nil
+}
+
+// StoreRaw turns files copied by CopyRaw into a verified backup.
+func StoreRaw(store *backup.Store, raw string, m backup.Manifest, cat *catalog.Catalog) (*backup.Manifest, error) {
 	m.Engine = string(catalog.EngineSQLite)
 	out, err := store.Create(raw, m, probeCheck(cat, m.Revision))
 	if err != nil {

@@ -118,25 +118,38 @@ func (x *Executor) BackupNow(ctx context.Context, d config.Deployment, current p
 		}
 	}
 	defer cleanup()
-	if r.stoppedID != "" {
-		defer func() {
-			if err := eng.StartContainer(context.WithoutCancel(ctx), r.stoppedID); err != nil {
-				x.printf("%s: could not start %s again: %v", d.Name, d.ContainerName, err)
-				return
-			}
-			x.printf("%s: %s started again", d.Name, d.ContainerName)
-		}()
-	}
 	store, err := backup.Open(d.Backup.Dir, d.Name)
 	if err != nil {
+		r.restart(ctx)
 		return nil, err
 	}
 	var imageID string
 	if ct, _ := eng.InspectContainer(ctx, id); ct != nil && ct.Labels[spec.LabelRole] != spec.RoleHelper {
 		imageID = ct.ImageID
 	}
-	return TakeBackup(ctx, eng, store, id, dataDir, backup.Manifest{
+	raw, err := CopyRaw(ctx, eng, store, id, dataDir)
+	// Only the copy needs GPUStack stopped; folding, checking and hashing
+	// run while it serves again.
+	r.restart(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("back up %s: %w", d.Name, err)
+	}
+	defer os.RemoveAll(raw)
+	return StoreRaw(store, raw, backup.Manifest{
 		Deployment: d.Name, Host: d.Host, Created: x.now(), Reason: "on demand",
 		Version: current.Version, Image: current.Image, ImageID: imageID, Revision: current.Revision,
 	}, x.Catalog)
+}
+
+// restart starts the container stopped for a copy again, if any.
+func (r *run) restart(ctx context.Context) {
+	if r.stoppedID == "" {
+		return
+	}
+	if err := r.eng.StartContainer(context.WithoutCancel(ctx), r.stoppedID); err != nil {
+		r.x.printf("%s: could not start %s again: %v", r.d.Name, r.d.ContainerName, err)
+		return
+	}
+	r.x.printf("%s: %s started again", r.d.Name, r.d.ContainerName)
+	r.stoppedID = ""
 }
