@@ -42,9 +42,10 @@ func HumanBytes(n int64) string {
 
 // usageScript prints "<files> <bytes>" for the regular files below $1, or
 // "0 0" when $1 does not exist. It needs only POSIX sh, find, stat and awk,
-// which GPUStack's images have.
+// which GPUStack's images have. The sum is printed with %.0f: awk's %d
+// wraps at 2 GiB in busybox and mawk.
 const usageScript = `cd "$1" 2>/dev/null || { echo "0 0"; exit 0; }
-find . -type f -exec stat -c %s {} + | awk '{n++; s+=$1} END {printf "%d %d\n", n, s}'`
+find . -type f -exec stat -c %s {} + | awk '{n++; s+=$1} END {printf "%d %.0f\n", n, s}'`
 
 // ToolImages returns the local images of the deployment that may run
 // shell scripts, best first: the desired image, then the running
