@@ -75,6 +75,7 @@ func (d *deployment) adoptionPath() string {
 }
 
 func TestImportAdoptsAContainerMadeByHand(t *testing.T) {
+	needToolbox(t)
 	t.Parallel()
 	d := newDeployment(t, "import", options{version: "v0.5.1"})
 	t.Cleanup(func() { _ = docker.VolumeRemove(context.Background(), d.data+"-cache", true) })

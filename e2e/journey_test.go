@@ -30,6 +30,7 @@ echo '{"architectures":["LlamaForCausalLM"]}' > $m/config.json`)
 // upgrade v0.5.1 → v0.6.0 → fresh redeploy. The model files come through
 // byte for byte, and GPUStack finds them without downloading anything.
 func TestAdoptSplitUpgradeRedeploy(t *testing.T) {
+	needToolbox(t)
 	if testing.Short() {
 		t.Skip("moves 2 GiB of model files")
 	}

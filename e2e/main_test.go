@@ -39,7 +39,24 @@ var (
 	binary   string         // gpustack-deploy, built by TestMain
 	docker   *client.Client // the engine, for the suite's own checks
 	noEngine string         // why every test skips, when no engine answers
+	// noToolbox says why tests that work on files inside volumes (cache
+	// splits, fresh redeploys) skip: the emulator images were built
+	// without busybox-static.
+	noToolbox string
 )
+
+// needToolbox skips a test that runs shell scripts in the emulator images
+// when they have no toolbox; with CI=true that is a failure.
+func needToolbox(t *testing.T) {
+	t.Helper()
+	if noToolbox == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal(noToolbox)
+	}
+	t.Skip(noToolbox)
+}
 
 func TestMain(m *testing.M) { os.Exit(setup(m)) }
 
@@ -93,6 +110,9 @@ func setup(m *testing.M) int {
 	if err := image.Build(ctx, cli, root, specs...); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: build emulator images: %v\n", err)
 		return 1
+	}
+	if !image.ToolboxAvailable() {
+		noToolbox = "the emulator images have no shell toolbox: apt-get install busybox-static (.ci/run does)"
 	}
 	return m.Run()
 }

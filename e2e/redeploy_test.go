@@ -20,6 +20,7 @@ import (
 // shell) with volume mounted at /v, and returns its standard output.
 func shellIn(t *testing.T, volume, script string) string {
 	t.Helper()
+	needToolbox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	created, err := docker.ContainerCreate(ctx,
@@ -91,6 +92,7 @@ func (d *deployment) emulatorInfo() (files int64, cacheDir string) {
 // TestFreshRedeployKeepsTheCache: --replace=data throws the database away
 // (after saving it), keeps the model cache, and asks for the volume's name.
 func TestFreshRedeployKeepsTheCache(t *testing.T) {
+	needToolbox(t)
 	t.Parallel()
 	d := newDeployment(t, "fresh", options{version: "v0.5.1"})
 	expectCode(t, d.gsd("apply", "--auto-approve"), 0)
@@ -132,6 +134,7 @@ func TestFreshRedeployKeepsTheCache(t *testing.T) {
 // of its own: the files are copied and checked, the container switches,
 // and only then is the old copy removed.
 func TestCacheSplitOutOfTheDataVolume(t *testing.T) {
+	needToolbox(t)
 	t.Parallel()
 	d := newDeployment(t, "split", options{version: "v0.5.1", noCache: true})
 	expectCode(t, d.gsd("apply", "--auto-approve"), 0)

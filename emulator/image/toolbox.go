@@ -60,3 +60,9 @@ func loadToolbox() (*toolbox, error) {
 	sum := sha256.Sum256(data)
 	return &toolbox{binary: data, digest: hex.EncodeToString(sum[:8])}, nil
 }
+
+// ToolboxAvailable reports whether images built now carry the toolbox.
+func ToolboxAvailable() bool {
+	t, err := loadToolbox()
+	return err == nil && t.binary != nil
+}
