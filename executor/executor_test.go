@@ -273,6 +273,30 @@ func TestApplyUpgrade(t *testing.T) {
 	}
 }
 
+// TestCleanupFailureKeepsTheVerifiedContainer: once the new container is
+// verified, a failing clean-up step (here removing the kept container) is
+// reported but must not stop or roll back the new version.
+func TestCleanupFailureKeepsTheVerifiedContainer(t *testing.T) {
+	u := newUpgrade(t, nil)
+	u.f.behaviors[newRef] = behavior{healthy: true, version: "v0.5.1", onStart: migrates(t)}
+	u.f.removeErr = map[string]error{"c1": errors.New("engine busy")}
+	results, err := u.apply(t)
+	if err == nil {
+		t.Fatal("the failed clean-up must be reported")
+	}
+	if len(results) != 1 || !results[0].Verified || results[0].RolledBack || results[0].Failure == nil || results[0].Failure.Kind != FailCleanup {
+		t.Fatalf("results = %+v, want verified, not rolled back, a clean-up failure", results)
+	}
+	for _, call := range u.f.Calls() {
+		if call == "StopContainer c2" || strings.HasPrefix(call, "CopyIn") {
+			t.Errorf("the verified container was touched after a clean-up failure: %v", u.f.Calls())
+		}
+	}
+	if ct, _ := u.f.InspectContainer(context.Background(), "gpustack-prod"); ct == nil || ct.ID != "c2" || !ct.Running() {
+		t.Errorf("the new container should still run: %+v", ct)
+	}
+}
+
 // rollbackCalls is the sequence of a failed replace that goes back: the
 // backup and replace, then stop the new container, save its log, restore
 // the backup into the volume through it, remove it, and bring the previous

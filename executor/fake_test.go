@@ -74,6 +74,8 @@ type fakeEngine struct {
 	nextID    int
 	// copiedIn lists the tar entries CopyIn wrote, per call.
 	copiedIn [][]string
+	// removeErr, when set, makes RemoveContainer of that ID fail.
+	removeErr map[string]error
 
 	server *httptest.Server
 }
@@ -326,6 +328,9 @@ func (f *fakeEngine) RemoveContainer(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("RemoveContainer %s", id)
+	if err := f.removeErr[id]; err != nil {
+		return err
+	}
 	c, err := f.get(id)
 	if err != nil {
 		return err

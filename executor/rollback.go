@@ -24,6 +24,14 @@ func (r *run) fail(ctx context.Context, a plan.Action, cause error) error {
 		f = &Failure{Kind: FailAction, Message: cause.Error()}
 	}
 	r.res.Failure = f
+	if r.res.Verified {
+		// The new container passed verification and serves: a step after
+		// it (removing the kept container or the old cache copy) must not
+		// take it down. What is left over is reported, not undone.
+		f.Kind = FailCleanup
+		r.res.Notes = append(r.res.Notes, "the deployment runs verified; only a clean-up step failed: "+cause.Error())
+		return cause
+	}
 	// Going back must finish even when the apply was interrupted.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.d.Health.Timeout+2*time.Minute)
 	defer cancel()

@@ -28,6 +28,7 @@ const (
 	FailRevision        FailureKind = 5 // the stamped revision is not the target head
 	FailProbe           FailureKind = 6 // the schema probe of the stamped revision fails
 	FailAction          FailureKind = 7 // an engine call failed
+	FailCleanup         FailureKind = 8 // a step after verification failed; the new version runs
 )
 
 func (k FailureKind) String() string {
@@ -44,6 +45,8 @@ func (k FailureKind) String() string {
 		return "revision mismatch"
 	case FailProbe:
 		return "schema probe failed"
+	case FailCleanup:
+		return "clean-up failed"
 	default:
 		return "action failed"
 	}

@@ -20,6 +20,8 @@ func Results(w io.Writer, results []executor.Result, took time.Duration) {
 			fmt.Fprintf(w, "%s: applied and verified in %s.\n", r.Deployment, took.Round(time.Millisecond))
 		case r.Failure == nil:
 			fmt.Fprintf(w, "%s: applied in %s.\n", r.Deployment, took.Round(time.Millisecond))
+		case r.Failure.Kind == executor.FailCleanup:
+			fmt.Fprintf(w, "%s: applied and verified, but a clean-up step failed (see the note).\n", r.Deployment)
 		case r.RolledBack:
 			fmt.Fprintf(w, "%s: FAILED (%s), rolled back: the previous version runs again on the data it had.\n", r.Deployment, r.Failure.Kind)
 		default:
