@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -146,29 +145,17 @@ func (b *bench) backupSection(ctx context.Context) (*backupResults, error) {
 // checkFree records the free space of every directory the section writes
 // to and says whether each has at least need bytes.
 func (b *bench) checkFree(ctx context.Context, res *backupResults, need uint64) (bool, error) {
-	dirs := []string{b.tmp, os.TempDir()}
-	if info, err := b.cli.Info(ctx); err == nil && info.DockerRootDir != "" {
-		if _, err := os.Stat(info.DockerRootDir); err == nil {
-			dirs = append(dirs, info.DockerRootDir)
-		} else {
-			res.free = append(res.free, "the engine's root "+info.DockerRootDir+" is not on this machine: not checked")
-		}
+	free, short, err := b.freeSpace(ctx, need)
+	if err != nil {
+		return false, err
 	}
-	ok := true
-	for _, dir := range dirs {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(dir, &st); err != nil {
-			return false, fmt.Errorf("free space of %s: %w", dir, err)
-		}
-		free := st.Bavail * uint64(st.Bsize)
-		res.free = append(res.free, fmt.Sprintf("%s %.1f GiB free", dir, float64(free)/(1<<30)))
-		if free < need {
-			ok = false
-			res.skipped = fmt.Sprintf("%s has %.1f GiB free, the backup section needs %.0f GiB (a %d MiB database in the volume, copies of it and backups)",
-				dir, float64(free)/(1<<30), float64(need)/(1<<30), b.o.backupMiB)
-		}
+	res.free = free
+	if short != "" {
+		res.skipped = fmt.Sprintf("%s, the backup section needs %.0f GiB (a %d MiB database in the volume, copies of it and backups)",
+			short, float64(need)/(1<<30), b.o.backupMiB)
+		return false, nil
 	}
-	return ok, nil
+	return true, nil
 }
 
 // dbPath is the database inside the container.

@@ -21,11 +21,17 @@
 //     that says where its time goes (bigbackup.go);
 //   - downtime as a client sees it, polling /healthz every 10 ms, of the
 //     guarded upgrade against the unguarded replacement, with the
-//     emulator's own start-up and with a start-up delay (downtime.go).
+//     emulator's own start-up and with a start-up delay (downtime.go);
+//   - the cache split: `gpustack-deploy apply` moving a 2 GiB model cache
+//     out of the data volume into a cache volume of its own, against a raw
+//     `cp -a` of the same tree in one one-off container, with the downtime
+//     a client sees and the split's phases (split.go).
 //
-// -only selects sections (plan, upgrade, backup, downtime, gobench), so
-// that one can be rerun alone; a partial run prints its tables and writes
-// docs/benchmarks.md only when -out is given explicitly.
+// -only selects sections (plan, upgrade, backup, downtime, split,
+// gobench), so that one can be rerun alone; a partial run prints its
+// tables and writes docs/benchmarks.md only when -out is given explicitly.
+// With -update, a partial run of the sections that support it (split)
+// replaces their part of the existing report and keeps the rest (merge.go).
 //
 // The binary is started by bench/launch, a small process, so that its
 // ru_maxrss is its own and not the bench's (Linux carries the parent's RSS
@@ -66,6 +72,9 @@ func main() {
 	flag.IntVar(&o.backupBlob, "backup-blob", 1024, "bytes of random data per row of the bench_payload table")
 	flag.IntVar(&o.downtimeRuns, "downtime-runs", 10, "timed upgrades per method and start-up for the downtime")
 	flag.DurationVar(&o.startupDelay, "startup-delay", 3*time.Second, "GPUSTACK_EMULATOR_STARTUP_DELAY of the downtime's second row (0: one row only)")
+	flag.IntVar(&o.splitRuns, "split-runs", 5, "timed runs of each cache-split method")
+	flag.IntVar(&o.splitMiB, "split-mib", 2048, fmt.Sprintf("size of the model cache the split moves, MiB (%d files of a %d-th each, and a few small ones)", splitFiles, splitFiles))
+	flag.BoolVar(&o.update, "update", false, "with -only: merge the sections run into the existing -out file, replacing their earlier figures and keeping the rest (sections: "+strings.Join(mergeable, ", ")+")")
 	flag.Parse()
 	if o.upgradeRuns <= 0 {
 		o.upgradeRuns = o.runs
@@ -78,6 +87,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -backup-runs, -backup-mib, -backup-blob and -downtime-runs must be at least 1, -startup-delay not negative")
 		os.Exit(2)
 	}
+	if o.splitRuns < 1 || o.splitMiB < splitFiles || o.splitMiB%splitFiles != 0 {
+		fmt.Fprintf(os.Stderr, "bench: -split-runs must be at least 1, -split-mib a multiple of %d\n", splitFiles)
+		os.Exit(2)
+	}
 	var err error
 	if o.sections, err = parseSections(*only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -88,7 +101,12 @@ func main() {
 	}
 	outSet := false
 	flag.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
-	if *only != "" && !outSet {
+	if o.update {
+		if err := checkUpdate(*only, o.sections, o.out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+	} else if *only != "" && !outSet {
 		// A partial report must not replace the full one by accident.
 		o.out = ""
 		fmt.Fprintln(os.Stderr, "bench: note: -only without -out: tables go to stdout only, docs/benchmarks.md is left as it is")
@@ -143,12 +161,16 @@ type options struct {
 	// downtime
 	downtimeRuns int
 	startupDelay time.Duration
+	// cache split
+	splitRuns, splitMiB int
+	// merge into the existing report instead of writing it anew
+	update bool
 	// the command line, for the report
 	args []string
 }
 
 // allSections are the parts of a run, in the order they run.
-var allSections = []string{"plan", "upgrade", "backup", "downtime", "gobench"}
+var allSections = []string{"plan", "upgrade", "backup", "downtime", "split", "gobench"}
 
 func parseSections(only string) (map[string]bool, error) {
 	out := map[string]bool{}

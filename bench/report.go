@@ -406,10 +406,12 @@ func renderReport(b *bench, r *results) rendered {
 	t := tables(b, r)
 	var out strings.Builder
 	out.WriteString("\n" + t + "\n")
+	out.WriteString(splitTable(r.split))
 	out.WriteString("### Where the time goes\n\n")
-	out.WriteString(summary(r))
+	out.WriteString(summary(r, splitSummary(r.split)))
 	out.WriteString(breakdown(r, false))
 	out.WriteString(backupBreakdown(r.backup))
+	out.WriteString(splitBreakdown(r.split))
 
 	f := b.facts
 	var md strings.Builder
@@ -424,12 +426,9 @@ func renderReport(b *bench, r *results) rendered {
 	p("")
 	p("| | |")
 	p("|---|---|")
-	p("| CPUs | %d × %s |", f.cpus, f.cpuModel)
-	p("| Memory | %s |", f.memory)
-	p("| Kernel | %s |", f.kernel)
-	p("| Docker | %s |", f.docker)
-	p("| Disk (temporary directory, backups) | %s |", f.disk)
-	p("| Go | %s |", f.goVersion)
+	for _, row := range machineRows(f) {
+		p("%s", row)
+	}
 	p("| gpustack-deploy | %s (the working tree as built; -dirty: files other than this report differ from the commit) |", f.commit)
 	p("| Load average (1, 5, 15 min) | %s at the start, %s at the end |", r.loadStart, r.loadEnd)
 	p("")
@@ -439,6 +438,9 @@ func renderReport(b *bench, r *results) rendered {
 	}
 	if bk := r.backup; bk != nil && len(bk.free) > 0 {
 		p("Free disk space before the backup section: %s.", strings.Join(bk.free, ", "))
+	}
+	if sp := r.split; sp != nil && len(sp.free) > 0 {
+		p("Free disk space before the split section: %s.", strings.Join(sp.free, ", "))
 	}
 	p("")
 	p("## Method")
@@ -480,16 +482,19 @@ func renderReport(b *bench, r *results) rendered {
 	if b.o.has("downtime") {
 		downtimeMethod(p, b)
 	}
+	md.WriteString(marked("split", placeMethod, splitMethodText(b)))
 	p("")
 	p("## Results")
 	p("")
 	md.WriteString(t)
+	md.WriteString(marked("split", placeResults, splitTable(r.split)))
 	p("")
 	p("## Where the time goes")
 	p("")
-	md.WriteString(summary(r))
+	md.WriteString(summary(r, marked("split", placeSummary, splitSummary(r.split))))
 	md.WriteString(breakdown(r, true))
 	md.WriteString(backupBreakdown(r.backup))
+	md.WriteString(marked("split", placeBreakdown, splitBreakdown(r.split)))
 	if r.goBench != "" {
 		p("## Go benchmarks of the pure parts")
 		p("")
@@ -513,6 +518,7 @@ func renderReport(b *bench, r *results) rendered {
 	p("go run ./bench -only backup,downtime              # some sections only: stdout, the file is left as it is")
 	p("go run ./bench -only downtime -downtime-runs 20 -startup-delay 10s")
 	p("go run ./bench -only backup -backup-runs 5 -backup-mib 2048 -out /tmp/backup.md")
+	p("%s", splitReproduce)
 	p("go test -run '^$' -bench . -benchmem ./bench   # the pure-Go benchmarks alone")
 	p("```")
 	p("")
@@ -524,8 +530,32 @@ func renderReport(b *bench, r *results) rendered {
 	return rendered{stdout: out.String(), markdown: md.String()}
 }
 
-// summary says in a few lines what the tables below show.
-func summary(r *results) string {
+// machineRows are the rows of the Machine table that describe the machine
+// (not the build or the load).
+func machineRows(f facts) []string {
+	return []string{
+		fmt.Sprintf("| CPUs | %d × %s |", f.cpus, f.cpuModel),
+		fmt.Sprintf("| Memory | %s |", f.memory),
+		fmt.Sprintf("| Kernel | %s |", f.kernel),
+		fmt.Sprintf("| Docker | %s |", f.docker),
+		fmt.Sprintf("| Disk (temporary directory, backups) | %s |", f.disk),
+		fmt.Sprintf("| Go | %s |", f.goVersion),
+	}
+}
+
+// splitMethodText is the split's method bullet, "" when it did not run.
+func splitMethodText(b *bench) string {
+	if !b.o.has("split") {
+		return ""
+	}
+	var w strings.Builder
+	splitMethod(func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }, b)
+	return w.String()
+}
+
+// summary says in a few lines what the tables below show; extra (whole
+// lines) goes after the other bullets.
+func summary(r *results, extra string) string {
 	var w strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
 	var copies, heads []time.Duration
@@ -573,6 +603,7 @@ func summary(r *results) string {
 	}
 	w.WriteString(backupSummary(r.backup))
 	w.WriteString(downtimeSummary(r.downtime))
+	w.WriteString(extra)
 	p("")
 	return w.String()
 }

@@ -53,6 +53,8 @@ type results struct {
 	backup *backupResults
 	// downtime of upgrades as a client sees it (nil: not run)
 	downtime *downtimeResults
+	// cache split against a raw copy (nil: not run)
+	split *splitResults
 }
 
 type engineCounts struct{ containers, volumes int }
@@ -121,6 +123,12 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if b.o.has("split") {
+		var err error
+		if r.split, err = b.splitSection(ctx); err != nil {
+			return err
+		}
+	}
 	r.finished = time.Now()
 	r.loadEnd = loadavg()
 
@@ -142,7 +150,17 @@ func (b *bench) run(ctx context.Context) error {
 		if !filepath.IsAbs(out) {
 			out = filepath.Join(b.root, out)
 		}
-		if err := os.WriteFile(out, []byte(report.markdown), 0o644); err != nil {
+		text := report.markdown
+		if b.o.update {
+			old, err := os.ReadFile(out)
+			if err != nil {
+				return fmt.Errorf("-update: %w", err)
+			}
+			if text, err = b.merged(r, string(old)); err != nil {
+				return fmt.Errorf("-update %s: %w", out, err)
+			}
+		}
+		if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
 			return err
 		}
 		stage("wrote %s", out)
@@ -370,4 +388,23 @@ func loadavg() string {
 		return strings.Join(f[:3], " ")
 	}
 	return "unknown"
+}
+
+// merged is the report doc with the parts of the sections this run
+// measured replaced (see merge.go).
+func (b *bench) merged(r *results, doc string) (string, error) {
+	var err error
+	if b.o.has("split") {
+		parts := []part{
+			{placeNote, mergeNote(b, r, doc, "split", "*cache split*")},
+			{placeMethod, splitMethodText(b)},
+			{placeResults, splitTable(r.split)},
+			{placeSummary, splitSummary(r.split)},
+			{placeBreakdown, splitBreakdown(r.split)},
+		}
+		if doc, err = mergeReport(doc, "split", parts, splitReproduce); err != nil {
+			return "", err
+		}
+	}
+	return doc, nil
 }
