@@ -103,15 +103,12 @@ func (r *run) copyCache(ctx context.Context, a plan.Action) error {
 		return fmt.Errorf("copy the model cache: %w", err)
 	}
 	copied := time.Since(start)
-	src, err := r.tool(ctx, image, listScript, []string{"/src/" + observe.CacheInData, "sha256"}, mounts)
+	// Both sides are hashed at once: GPUStack is down until they compare.
+	src, dst, err := r.listBoth(ctx, image, "sha256", mounts)
 	if err != nil {
 		return err
 	}
-	dst, err := r.tool(ctx, image, listScript, []string{"/dst", "sha256"}, mounts)
-	if err != nil {
-		return err
-	}
-	n, err := sameFiles(src.Stdout, dst.Stdout)
+	n, err := sameFiles(src, dst)
 	if err != nil {
 		return fmt.Errorf("the copy of the model cache in %s is not complete: %w; the data volume still holds every file", r.d.Cache.Source(), err)
 	}
@@ -131,15 +128,11 @@ func (r *run) removeOldCache(ctx context.Context) error {
 		{Volume: r.d.Data.Name, HostPath: r.d.Data.HostPath, Target: "/src"},
 		{Volume: r.d.Cache.Name, HostPath: r.d.Cache.HostPath, Target: "/dst", ReadOnly: true},
 	}
-	src, err := r.tool(ctx, image, listScript, []string{"/src/" + observe.CacheInData, "size"}, mounts)
+	src, dst, err := r.listBoth(ctx, image, "size", mounts)
 	if err != nil {
 		return err
 	}
-	dst, err := r.tool(ctx, image, listScript, []string{"/dst", "size"}, mounts)
-	if err != nil {
-		return err
-	}
-	if _, err := sameFiles(src.Stdout, dst.Stdout); err != nil {
+	if _, err := sameFiles(src, dst); err != nil {
 		return fmt.Errorf("the old copy of the model cache was kept: %w", err)
 	}
 	if _, err := r.tool(ctx, image, `cd "$1" && find . -mindepth 1 -maxdepth 1 -exec rm -rf {} +`, []string{"/src/" + observe.CacheInData}, mounts); err != nil {
@@ -147,6 +140,29 @@ func (r *run) removeOldCache(ctx context.Context) error {
 	}
 	r.x.printf("%s: removed the old copy of the model cache from volume %s", r.d.Name, r.d.Data.Source())
 	return nil
+}
+
+// listBoth lists the old cache (/src/cache) and the new one (/dst) with
+// listScript, concurrently, by sha256 or by size.
+func (r *run) listBoth(ctx context.Context, image, by string, mounts []engine.HelperMount) ([]byte, []byte, error) {
+	type listing struct {
+		out []byte
+		err error
+	}
+	srcc := make(chan listing, 1)
+	go func() {
+		res, err := r.tool(ctx, image, listScript, []string{"/src/" + observe.CacheInData, by}, mounts)
+		srcc <- listing{res.Stdout, err}
+	}()
+	dst, dstErr := r.tool(ctx, image, listScript, []string{"/dst", by}, mounts)
+	src := <-srcc
+	if src.err != nil {
+		return nil, nil, src.err
+	}
+	if dstErr != nil {
+		return nil, nil, dstErr
+	}
+	return src.out, dst.Stdout, nil
 }
 
 // tool runs a script and fails on a non-zero exit.
