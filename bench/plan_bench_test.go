@@ -6,67 +6,32 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/catalog"
 	"github.com/gpustack-deploy/gpustack-deploy/config"
 	"github.com/gpustack-deploy/gpustack-deploy/observe"
 	"github.com/gpustack-deploy/gpustack-deploy/planner"
-	"github.com/gpustack-deploy/gpustack-deploy/spec"
+	"github.com/gpustack-deploy/gpustack-deploy/planner/plantest"
 )
 
-// benchDeployment is the desired deployment of planner_test.go's cases,
-// numbered so that n of them do not conflict.
+// benchDeployment is plantest's deployment, numbered so that n of them do
+// not conflict.
 func benchDeployment(i int, version string) config.Deployment {
-	name := fmt.Sprintf("prod%03d", i)
-	return config.Deployment{
-		Name: name, Host: config.DefaultHost, Version: version, Variant: "cpu",
-		Image: "gpustack/gpustack", ContainerName: "gpustack-" + name,
-		Port: 8000 + i, ContainerPort: 80, ListenAddress: "127.0.0.1",
-		Args:    []config.Value{{S: "--disable-worker"}},
-		Env:     map[string]config.Value{"GPUSTACK_DEBUG": {S: "false"}},
-		Data:    config.Volume{Name: "gpustack-" + name + "-data", Path: spec.DataDir},
-		Cache:   &config.Volume{Name: "gpustack-" + name + "-cache", Path: "/var/lib/gpustack-cache"},
-		Policy:  config.Policy{Pull: config.PullMissing},
-		Backup:  config.BackupPolicy{Dir: "/backups", BeforeUpgrade: true, Keep: 5},
-		Health:  config.Health{Timeout: 10 * time.Minute, Address: "127.0.0.1"},
-		Restart: "unless-stopped",
-	}
+	d := plantest.Deployment(version, "cpu")
+	d.Name = fmt.Sprintf("prod%03d", i)
+	d.ContainerName = "gpustack-" + d.Name
+	d.Port = 8000 + i
+	d.Data.Name = "gpustack-" + d.Name + "-data"
+	d.Cache.Name = "gpustack-" + d.Name + "-cache"
+	return d
 }
 
-// benchRunning is what observe reports for a container gpustack-deploy
-// created from d, with a database at rev that passes rev's probe.
+// benchRunning is plantest's running deployment, with a container ID of
+// its own.
 func benchRunning(b *testing.B, d config.Deployment, rev string) *observe.Deployment {
-	b.Helper()
-	cat := catalog.Default()
-	rel, ok := cat.Release(d.Version)
-	if !ok {
-		b.Fatalf("release %s not in catalog", d.Version)
-	}
-	s := spec.For(d, rel.Head)
-	ct := &observe.Container{
-		ID: "c-" + d.Name, Name: d.ContainerName, Image: d.ImageRef(), ImageID: "sha256:old", State: "running",
-		Labels: s.Labels, Managed: true, Args: s.ArgStrings(), Env: s.EnvStrings(), Restart: s.Restart, Health: "ok",
-		Ports: []observe.Port{{HostIP: "127.0.0.1", HostPort: d.Port, ContainerPort: 80}},
-	}
-	for _, m := range s.Mounts {
-		ct.Mounts = append(ct.Mounts, observe.Mount{Source: m.Source(), Destination: m.Target})
-	}
-	r, ok := cat.Revision(rev)
-	if !ok {
-		b.Fatalf("revision %s not in catalog", rev)
-	}
-	tables := map[string][]string{"alembic_version": {"version_num"}}
-	for name, cols := range r.Probe().Tables {
-		tables[name] = append([]string(nil), cols...)
-	}
-	return &observe.Deployment{
-		Name: d.Name, Host: d.Host, Container: ct,
-		Image:    &observe.Image{Ref: d.ImageRef(), ID: "sha256:" + d.ImageTag()},
-		Data:     &observe.Volume{Source: d.Data.Name, Managed: true},
-		Cache:    &observe.Volume{Source: d.Cache.Name, Managed: true},
-		Database: observe.Database{Status: observe.DBRead, Engine: catalog.EngineSQLite, Revision: rev, Tables: tables},
-	}
+	od := plantest.Running(b, d, rev)
+	od.Container.ID = "c-" + d.Name
+	return od
 }
 
 // BenchmarkPlanner times planner.Plan alone on literal values: n

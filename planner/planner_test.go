@@ -7,81 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/catalog"
 	"github.com/gpustack-deploy/gpustack-deploy/config"
 	"github.com/gpustack-deploy/gpustack-deploy/observe"
 	"github.com/gpustack-deploy/gpustack-deploy/plan"
-	"github.com/gpustack-deploy/gpustack-deploy/spec"
+	"github.com/gpustack-deploy/gpustack-deploy/planner/plantest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-// deployment is the desired deployment every case starts from.
-func deployment(version, variant string) config.Deployment {
-	return config.Deployment{
-		Name: "prod", Host: config.DefaultHost, Version: version, Variant: variant,
-		Image: "gpustack/gpustack", ContainerName: "gpustack-prod",
-		Port: 8080, ContainerPort: 80, ListenAddress: "127.0.0.1",
-		Args:    []config.Value{{S: "--disable-worker"}},
-		Env:     map[string]config.Value{"GPUSTACK_DEBUG": {S: "false"}},
-		Data:    config.Volume{Name: "gpustack-prod-data", Path: spec.DataDir},
-		Cache:   &config.Volume{Name: "gpustack-prod-cache", Path: "/var/lib/gpustack-cache"},
-		Policy:  config.Policy{Pull: config.PullMissing},
-		Backup:  config.BackupPolicy{Dir: "/backups", BeforeUpgrade: true, Keep: 5},
-		Health:  config.Health{Timeout: 10 * time.Minute, Address: "127.0.0.1"},
-		Restart: "unless-stopped",
-	}
-}
-
-// running is an observed deployment whose container was created by us from
-// d, at database revision rev.
-func running(t *testing.T, d config.Deployment, rev string) *observe.Deployment {
-	t.Helper()
-	cat := catalog.Default()
-	head := ""
-	if rel, ok := cat.Release(d.Version); ok {
-		head = rel.Head
-	}
-	s := spec.For(d, head)
-	ct := &observe.Container{
-		ID: "c1", Name: d.ContainerName, Image: d.ImageRef(), ImageID: "sha256:old", State: "running",
-		Labels: s.Labels, Managed: true, Args: s.ArgStrings(), Env: s.EnvStrings(), Restart: s.Restart, Health: "ok",
-		Ports: []observe.Port{{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80}},
-	}
-	for _, m := range s.Mounts {
-		ct.Mounts = append(ct.Mounts, observe.Mount{Source: m.Source(), Destination: m.Target})
-	}
-	od := &observe.Deployment{
-		Name: d.Name, Host: d.Host, Container: ct,
-		Image:    &observe.Image{Ref: d.ImageRef(), ID: "sha256:" + d.ImageTag()},
-		Data:     &observe.Volume{Source: d.Data.Name, Managed: true},
-		Database: database(t, rev),
-	}
-	if d.Cache != nil {
-		od.Cache = &observe.Volume{Source: d.Cache.Name, Managed: true}
-	}
-	return od
-}
-
-// database is a database that passes the probe of rev exactly.
-func database(t *testing.T, rev string) observe.Database {
-	t.Helper()
-	r, ok := catalog.Default().Revision(rev)
-	if !ok {
-		t.Fatalf("revision %s not in catalog", rev)
-	}
-	tables := map[string][]string{"alembic_version": {"version_num"}}
-	for name, cols := range r.Probe().Tables {
-		tables[name] = append([]string(nil), cols...)
-	}
-	return observe.Database{Status: observe.DBRead, Engine: catalog.EngineSQLite, Revision: rev, Tables: tables}
-}
-
-func absent(d config.Deployment) *observe.Deployment {
-	return &observe.Deployment{Name: d.Name, Host: d.Host, Database: observe.Database{Status: observe.DBAbsent}}
-}
 
 func planOne(t *testing.T, d config.Deployment, od *observe.Deployment) *plan.Plan {
 	t.Helper()
@@ -103,8 +37,8 @@ func TestPlan(t *testing.T) {
 		{
 			name: "fresh install",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				d := deployment("v0.5.1", "cpu")
-				return d, absent(d)
+				d := plantest.Deployment("v0.5.1", "cpu")
+				return d, plantest.Absent(d)
 			},
 			want: `prod@default:
   pull image gpustack/gpustack:v0.5.1-cpu [the image is not on the host]
@@ -118,17 +52,17 @@ func TestPlan(t *testing.T) {
 		{
 			name: "no-op",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				d := deployment("v0.5.1", "cpu")
-				return d, running(t, d, "e6bf9e067296")
+				d := plantest.Deployment("v0.5.1", "cpu")
+				return d, plantest.Running(t, d, "e6bf9e067296")
 			},
 			want: "prod@default:\n",
 		},
 		{
 			name: "upgrade one revision",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				old := deployment("v0.4.1", "cpu")
-				od := running(t, old, "004c73a5c09e")
-				d := deployment("v0.5.1", "cpu")
+				old := plantest.Deployment("v0.4.1", "cpu")
+				od := plantest.Running(t, old, "004c73a5c09e")
+				d := plantest.Deployment("v0.5.1", "cpu")
 				od.Image = nil
 				return d, od
 			},
@@ -144,8 +78,8 @@ func TestPlan(t *testing.T) {
 		{
 			name: "upgrade across the cache-moving revision warns",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
-				d := deployment("v0.6.0", "cpu")
+				od := plantest.Running(t, plantest.Deployment("v0.4.1", "cpu"), "004c73a5c09e")
+				d := plantest.Deployment("v0.6.0", "cpu")
 				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:new"}
 				return d, od
 			},
@@ -162,16 +96,16 @@ func TestPlan(t *testing.T) {
 		{
 			name: "dev tag refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
-				return deployment("main", "cpu"), od
+				od := plantest.Running(t, plantest.Deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				return plantest.Deployment("main", "cpu"), od
 			},
 			want: "prod@default:\n  REFUSED dev-tag: \"main-cpu\" is a development tag\n",
 		},
 		{
 			name: "dev tag allowed by policy",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
-				d := deployment("main", "cpu")
+				od := plantest.Running(t, plantest.Deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				d := plantest.Deployment("main", "cpu")
 				d.Policy.AllowDev = true
 				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:main"}
 				return d, od
@@ -188,16 +122,16 @@ func TestPlan(t *testing.T) {
 		{
 			name: "release candidate refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				d := deployment("v0.7.1rc1", "cpu")
-				return d, absent(d)
+				d := plantest.Deployment("v0.7.1rc1", "cpu")
+				return d, plantest.Absent(d)
 			},
 			want: "prod@default:\n  REFUSED prerelease-tag: \"v0.7.1rc1-cpu\" is a release candidate\n",
 		},
 		{
 			name: "floating tag refused, pin from the local image",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				d := deployment("latest", "cpu")
-				od := absent(d)
+				d := plantest.Deployment("latest", "cpu")
+				od := plantest.Absent(d)
 				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:l", Version: "v0.7.1"}
 				return d, od
 			},
@@ -206,24 +140,24 @@ func TestPlan(t *testing.T) {
 		{
 			name: "database ahead of the target refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.6.0", "cpu"), "c45e397531d1")
-				return deployment("v0.5.1", "cpu"), od
+				od := plantest.Running(t, plantest.Deployment("v0.6.0", "cpu"), "c45e397531d1")
+				return plantest.Deployment("v0.5.1", "cpu"), od
 			},
 			want: "prod@default:\n  REFUSED database-ahead: the database is at revision c45e397531d1, newer than v0.5.1 (head e6bf9e067296)\n",
 		},
 		{
 			name: "same-revision downgrade refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
-				return deployment("v0.5.0", "cpu"), od
+				od := plantest.Running(t, plantest.Deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				return plantest.Deployment("v0.5.0", "cpu"), od
 			},
 			want: "prod@default:\n  REFUSED downgrade: going from v0.5.1 back to v0.5.0 is a downgrade\n",
 		},
 		{
 			name: "same-revision downgrade allowed by policy",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
-				d := deployment("v0.5.0", "cpu")
+				od := plantest.Running(t, plantest.Deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				d := plantest.Deployment("v0.5.0", "cpu")
 				d.Policy.AllowDowngrade = true
 				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v050"}
 				return d, od
@@ -238,45 +172,45 @@ func TestPlan(t *testing.T) {
 		{
 			name: "dev-only revision refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				od := plantest.Running(t, plantest.Deployment("v0.5.1", "cpu"), "e6bf9e067296")
 				od.Database.Revision = "a7c1b20f9d3e"
-				return deployment("v0.6.0", "cpu"), od
+				return plantest.Deployment("v0.6.0", "cpu"), od
 			},
 			want: "prod@default:\n  REFUSED dev-revision: the database is stamped with a7c1b20f9d3e, a revision that only ever existed on development images\n",
 		},
 		{
 			name: "unknown revision refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				od := plantest.Running(t, plantest.Deployment("v0.5.1", "cpu"), "e6bf9e067296")
 				od.Database.Revision = "ffffffffffff"
-				return deployment("v0.6.0", "cpu"), od
+				return plantest.Deployment("v0.6.0", "cpu"), od
 			},
 			want: "prod@default:\n  REFUSED unknown-revision: the database is stamped with ffffffffffff, a revision this catalog does not know\n",
 		},
 		{
 			name: "stamped but missing resolved_path (#1900) refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.6.0", "cpu"), "c45e397531d1")
+				od := plantest.Running(t, plantest.Deployment("v0.6.0", "cpu"), "c45e397531d1")
 				od.Database.Tables["model_instances"] = without(od.Database.Tables["model_instances"], "resolved_path", "restart_count", "last_restart_time")
 				delete(od.Database.Tables, "model_files")
-				return deployment("v0.6.1", "cpu"), od
+				return plantest.Deployment("v0.6.1", "cpu"), od
 			},
 			want: "prod@default:\n  REFUSED probe-mismatch: the database is stamped c45e397531d1 but lacks table model_files, model_instances.last_restart_time, model_instances.resolved_path, model_instances.restart_count\n",
 		},
 		{
 			name: "half-applied next revision (#1084) refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
+				od := plantest.Running(t, plantest.Deployment("v0.4.1", "cpu"), "004c73a5c09e")
 				od.Database.Tables["models"] = append(od.Database.Tables["models"], "categories")
-				return deployment("v0.5.1", "cpu"), od
+				return plantest.Deployment("v0.5.1", "cpu"), od
 			},
 			want: "prod@default:\n  REFUSED partial-migration: the database is stamped 004c73a5c09e but already has models.categories from the next revision\n",
 		},
 		{
 			name: "container not ours refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				d := deployment("v0.5.1", "cpu")
-				od := running(t, d, "e6bf9e067296")
+				d := plantest.Deployment("v0.5.1", "cpu")
+				od := plantest.Running(t, d, "e6bf9e067296")
 				od.Container.Managed = false
 				return d, od
 			},
@@ -285,17 +219,17 @@ func TestPlan(t *testing.T) {
 		{
 			name: "image missing with pull never refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				d := deployment("v0.5.1", "cpu")
+				d := plantest.Deployment("v0.5.1", "cpu")
 				d.Policy.Pull = config.PullNever
-				return d, absent(d)
+				return d, plantest.Absent(d)
 			},
 			want: "prod@default:\n  REFUSED image-unavailable: image gpustack/gpustack:v0.5.1-cpu is not on the host and policy pull = \"never\"\n",
 		},
 		{
 			name: "stopped container is started",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				d := deployment("v0.5.1", "cpu")
-				od := running(t, d, "e6bf9e067296")
+				d := plantest.Deployment("v0.5.1", "cpu")
+				od := plantest.Running(t, d, "e6bf9e067296")
 				od.Container.State, od.Container.Health = "exited", ""
 				return d, od
 			},
@@ -307,8 +241,8 @@ func TestPlan(t *testing.T) {
 		{
 			name: "env change replaces without backup",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				d := deployment("v0.5.1", "cpu")
-				od := running(t, d, "e6bf9e067296")
+				d := plantest.Deployment("v0.5.1", "cpu")
+				od := plantest.Running(t, d, "e6bf9e067296")
 				d.Env = map[string]config.Value{"GPUSTACK_DEBUG": {S: "true"}}
 				return d, od
 			},
@@ -321,8 +255,8 @@ func TestPlan(t *testing.T) {
 		{
 			name: "v0.x data to v2 refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.7.1", "cpu"), "d19176de3b74")
-				d := deployment("v2.2.3", "")
+				od := plantest.Running(t, plantest.Deployment("v0.7.1", "cpu"), "d19176de3b74")
+				d := plantest.Deployment("v2.2.3", "")
 				d.Cache.Path = "/var/lib/gpustack/cache"
 				return d, od
 			},
@@ -331,9 +265,9 @@ func TestPlan(t *testing.T) {
 		{
 			name: "v2 fresh install",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				d := deployment("v2.2.3", "")
+				d := plantest.Deployment("v2.2.3", "")
 				d.Cache.Path = "/var/lib/gpustack/cache"
-				od := absent(d)
+				od := plantest.Absent(d)
 				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v2"}
 				return d, od
 			},
@@ -348,21 +282,21 @@ func TestPlan(t *testing.T) {
 		{
 			name: "unreadable database blocks a version change",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
+				od := plantest.Running(t, plantest.Deployment("v0.4.1", "cpu"), "004c73a5c09e")
 				od.Database = observe.Database{Status: observe.DBUnknown, Reason: "copy failed"}
-				return deployment("v0.5.1", "cpu"), od
+				return plantest.Deployment("v0.5.1", "cpu"), od
 			},
 			want: "prod@default:\n  REFUSED unreadable-database: the database in the data volume could not be read\n",
 		},
 		{
 			name: "interrupted replace: container missing, previous kept aside",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				old := deployment("v0.4.1", "cpu")
-				od := running(t, old, "004c73a5c09e")
+				old := plantest.Deployment("v0.4.1", "cpu")
+				od := plantest.Running(t, old, "004c73a5c09e")
 				od.Previous = od.Container
 				od.Previous.Name, od.Previous.State = "gpustack-prod-gsd-previous", "exited"
 				od.Container = nil
-				d := deployment("v0.5.1", "cpu")
+				d := plantest.Deployment("v0.5.1", "cpu")
 				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:new"}
 				return d, od
 			},
@@ -377,9 +311,9 @@ func TestPlan(t *testing.T) {
 		{
 			name: "interrupted before verification: the unverified container is verified, not replaced",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				old := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
-				d := deployment("v0.6.0", "cpu")
-				od := running(t, d, "c45e397531d1")
+				old := plantest.Running(t, plantest.Deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				d := plantest.Deployment("v0.6.0", "cpu")
+				od := plantest.Running(t, d, "c45e397531d1")
 				od.Container.Restart, od.Container.Health = "no", "unreachable"
 				od.Previous = old.Container
 				od.Previous.Name, od.Previous.State = "gpustack-prod-gsd-previous", "exited"
@@ -394,8 +328,8 @@ func TestPlan(t *testing.T) {
 		{
 			name: "backups disabled",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
-				od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
-				d := deployment("v0.5.1", "cpu")
+				od := plantest.Running(t, plantest.Deployment("v0.4.1", "cpu"), "004c73a5c09e")
+				d := plantest.Deployment("v0.5.1", "cpu")
 				d.Backup.BeforeUpgrade = false
 				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:new"}
 				return d, od
@@ -436,8 +370,8 @@ func without(cols []string, drop ...string) []string {
 }
 
 func TestRefusalsCarryRemedies(t *testing.T) {
-	od := running(t, deployment("v0.6.0", "cpu"), "c45e397531d1")
-	p := planOne(t, deployment("v0.5.1", "cpu"), od)
+	od := plantest.Running(t, plantest.Deployment("v0.6.0", "cpu"), "c45e397531d1")
+	p := planOne(t, plantest.Deployment("v0.5.1", "cpu"), od)
 	r := p.Deployments[0].Refusals
 	if len(r) != 1 {
 		t.Fatalf("want one refusal, got %v", r)
@@ -451,16 +385,16 @@ func TestRefusalsCarryRemedies(t *testing.T) {
 }
 
 func TestDevTagRemedyPinsTheDatabaseRelease(t *testing.T) {
-	od := running(t, deployment("v0.5.1", "cpu"), "e6bf9e067296")
-	p := planOne(t, deployment("main", "cpu"), od)
+	od := plantest.Running(t, plantest.Deployment("v0.5.1", "cpu"), "e6bf9e067296")
+	p := planOne(t, plantest.Deployment("main", "cpu"), od)
 	if got := p.Deployments[0].Refusals[0].Remedy; !strings.Contains(got, `version = "v0.5.1"`) {
 		t.Errorf("remedy %q should pin v0.5.1, the release whose head the database is at", got)
 	}
 }
 
 func TestPlanIsDeterministic(t *testing.T) {
-	d := deployment("v0.6.0", "cpu")
-	od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
+	d := plantest.Deployment("v0.6.0", "cpu")
+	od := plantest.Running(t, plantest.Deployment("v0.4.1", "cpu"), "004c73a5c09e")
 	first := planOne(t, d, od).String()
 	for i := 0; i < 20; i++ {
 		if got := planOne(t, d, od).String(); got != first {
@@ -470,8 +404,8 @@ func TestPlanIsDeterministic(t *testing.T) {
 }
 
 func TestMigrationSteps(t *testing.T) {
-	od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
-	p := planOne(t, deployment("v0.7.1", "cpu"), od)
+	od := plantest.Running(t, plantest.Deployment("v0.4.1", "cpu"), "004c73a5c09e")
+	p := planOne(t, plantest.Deployment("v0.7.1", "cpu"), od)
 	a, ok := p.Deployments[0].Action(plan.ActionMigrate)
 	if !ok {
 		t.Fatal("no migrate action")
@@ -489,8 +423,8 @@ func TestMigrationSteps(t *testing.T) {
 // goldenCases are rendered by the render package's tests from the same
 // inputs; this test keeps the planner's JSON stable for saved plans.
 func TestPlanJSONGolden(t *testing.T) {
-	od := running(t, deployment("v0.4.1", "cpu"), "004c73a5c09e")
-	p := planOne(t, deployment("v0.6.0", "cpu"), od)
+	od := plantest.Running(t, plantest.Deployment("v0.4.1", "cpu"), "004c73a5c09e")
+	p := planOne(t, plantest.Deployment("v0.6.0", "cpu"), od)
 	got, err := marshalIndent(p)
 	if err != nil {
 		t.Fatal(err)
@@ -519,8 +453,8 @@ func marshalIndent(p *plan.Plan) ([]byte, error) {
 }
 
 func TestReplaceData(t *testing.T) {
-	d := deployment("v0.6.0", "cpu")
-	od := running(t, d, "c45e397531d1")
+	d := plantest.Deployment("v0.6.0", "cpu")
+	od := plantest.Running(t, d, "c45e397531d1")
 	od.DataUsage = &observe.Usage{Files: 5, Bytes: 81920}
 	od.CacheUsage = &observe.Usage{Files: 3, Bytes: 3 << 30}
 	plans := map[string]*observe.Deployment{d.Name: od}
@@ -567,10 +501,10 @@ func TestReplaceData(t *testing.T) {
 }
 
 func TestCacheSplit(t *testing.T) {
-	d := deployment("v0.5.1", "cpu")
+	d := plantest.Deployment("v0.5.1", "cpu")
 	inline := d
 	inline.Cache = nil
-	od := running(t, inline, "e6bf9e067296")
+	od := plantest.Running(t, inline, "e6bf9e067296")
 	od.Cache = nil
 	od.InlineCache = &observe.Usage{Files: 2, Bytes: 2 << 30}
 	want := `prod@default:
@@ -592,8 +526,8 @@ func TestCacheSplit(t *testing.T) {
 }
 
 func TestPlanDestroy(t *testing.T) {
-	d := deployment("v0.5.1", "cpu")
-	od := running(t, d, "e6bf9e067296")
+	d := plantest.Deployment("v0.5.1", "cpu")
+	od := plantest.Running(t, d, "e6bf9e067296")
 	od.DataUsage = &observe.Usage{Files: 4, Bytes: 4096}
 	got := (&plan.Plan{Deployments: []plan.Deployment{PlanDestroy(d, od, nil)}}).String()
 	if want := "prod@default:\n  remove container gpustack-prod [destroy was asked for]\n"; got != want {

@@ -16,73 +16,10 @@ import (
 	"github.com/gpustack-deploy/gpustack-deploy/observe"
 	"github.com/gpustack-deploy/gpustack-deploy/plan"
 	"github.com/gpustack-deploy/gpustack-deploy/planner"
-	"github.com/gpustack-deploy/gpustack-deploy/spec"
+	"github.com/gpustack-deploy/gpustack-deploy/planner/plantest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-// The builders below are those of planner/planner_test.go: plans are made
-// by the planner from literal values, never by hand.
-
-func desired(version, variant string) config.Deployment {
-	return config.Deployment{
-		Name: "prod", Host: config.DefaultHost, Version: version, Variant: variant,
-		Image: "gpustack/gpustack", ContainerName: "gpustack-prod",
-		Port: 8080, ContainerPort: 80, ListenAddress: "127.0.0.1",
-		Args:    []config.Value{{S: "--disable-worker"}},
-		Env:     map[string]config.Value{"GPUSTACK_DEBUG": {S: "false"}},
-		Data:    config.Volume{Name: "gpustack-prod-data", Path: spec.DataDir},
-		Cache:   &config.Volume{Name: "gpustack-prod-cache", Path: "/var/lib/gpustack-cache"},
-		Policy:  config.Policy{Pull: config.PullMissing},
-		Backup:  config.BackupPolicy{Dir: "/backups", BeforeUpgrade: true, Keep: 5},
-		Health:  config.Health{Timeout: 10 * time.Minute, Address: "127.0.0.1"},
-		Restart: "unless-stopped",
-	}
-}
-
-// running is an observed deployment whose container was created by us from
-// d, at database revision rev.
-func running(t *testing.T, d config.Deployment, rev string) *observe.Deployment {
-	t.Helper()
-	head := ""
-	if rel, ok := catalog.Default().Release(d.Version); ok {
-		head = rel.Head
-	}
-	s := spec.For(d, head)
-	ct := &observe.Container{
-		ID: "c1", Name: d.ContainerName, Image: d.ImageRef(), ImageID: "sha256:old", State: "running",
-		Labels: s.Labels, Managed: true, Args: s.ArgStrings(), Env: s.EnvStrings(), Restart: s.Restart, Health: "ok",
-		Ports: []observe.Port{{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80}},
-	}
-	for _, m := range s.Mounts {
-		ct.Mounts = append(ct.Mounts, observe.Mount{Source: m.Source(), Destination: m.Target})
-	}
-	return &observe.Deployment{
-		Name: d.Name, Host: d.Host, Container: ct,
-		Image:    &observe.Image{Ref: d.ImageRef(), ID: "sha256:" + d.ImageTag()},
-		Data:     &observe.Volume{Source: d.Data.Name, Managed: true},
-		Cache:    &observe.Volume{Source: d.Cache.Name, Managed: true},
-		Database: database(t, rev),
-	}
-}
-
-// database is a database that passes the probe of rev exactly.
-func database(t *testing.T, rev string) observe.Database {
-	t.Helper()
-	r, ok := catalog.Default().Revision(rev)
-	if !ok {
-		t.Fatalf("revision %s not in catalog", rev)
-	}
-	tables := map[string][]string{"alembic_version": {"version_num"}}
-	for name, cols := range r.Probe().Tables {
-		tables[name] = append([]string(nil), cols...)
-	}
-	return observe.Database{Status: observe.DBRead, Engine: catalog.EngineSQLite, Revision: rev, Tables: tables}
-}
-
-func absent(d config.Deployment) *observe.Deployment {
-	return &observe.Deployment{Name: d.Name, Host: d.Host, Database: observe.Database{Status: observe.DBAbsent}}
-}
 
 func planOne(t *testing.T, d config.Deployment, od *observe.Deployment) *plan.Plan {
 	t.Helper()
@@ -99,22 +36,22 @@ func planCases(t *testing.T) map[string]*plan.Plan {
 	t.Helper()
 	cases := map[string]*plan.Plan{}
 
-	d := desired("v0.5.1", "cpu")
-	cases["fresh_install"] = planOne(t, d, absent(d))
+	d := plantest.Deployment("v0.5.1", "cpu")
+	cases["fresh_install"] = planOne(t, d, plantest.Absent(d))
 
-	cases["no_op"] = planOne(t, d, running(t, d, "e6bf9e067296"))
+	cases["no_op"] = planOne(t, d, plantest.Running(t, d, "e6bf9e067296"))
 
 	// v0.4.1 to v0.6.0 crosses c45e397531d1, which deletes data and moves
 	// the model cache: two warnings.
-	od := running(t, desired("v0.4.1", "cpu"), "004c73a5c09e")
+	od := plantest.Running(t, plantest.Deployment("v0.4.1", "cpu"), "004c73a5c09e")
 	od.Image = nil
-	cases["upgrade"] = planOne(t, desired("v0.6.0", "cpu"), od)
+	cases["upgrade"] = planOne(t, plantest.Deployment("v0.6.0", "cpu"), od)
 
-	cases["refused_dev_tag"] = planOne(t, desired("main", "cpu"), running(t, desired("v0.5.1", "cpu"), "e6bf9e067296"))
+	cases["refused_dev_tag"] = planOne(t, plantest.Deployment("main", "cpu"), plantest.Running(t, plantest.Deployment("v0.5.1", "cpu"), "e6bf9e067296"))
 
 	// The file says v0.6.0; the backup was taken at v0.5.1.
-	od = running(t, desired("v0.6.0", "cpu"), "c45e397531d1")
-	pd := planner.PlanRestore(desired("v0.6.0", "cpu"), od, planner.RestoreSource{
+	od = plantest.Running(t, plantest.Deployment("v0.6.0", "cpu"), "c45e397531d1")
+	pd := planner.PlanRestore(plantest.Deployment("v0.6.0", "cpu"), od, planner.RestoreSource{
 		ID: "20261128T061702.000Z-e6bf9e067296", Version: "v0.5.1-cpu", Revision: "e6bf9e067296",
 	}, catalog.Default())
 	cases["restore"] = &plan.Plan{FormatVersion: plan.FormatVersion, Deployments: []plan.Deployment{pd}, Observed: "sha256:restore"}
