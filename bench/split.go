@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,12 +62,11 @@ const (
 	phBefore   = iota // process start → "stopping … to copy the model cache"
 	phStop            // → create of the copy container
 	phCopy            // copy container create → destroy
-	phSumSrc          // → destroy of the first sha256 listing
-	phSumDst          // → destroy of the second sha256 listing
+	phSums            // → destroy of the later of the two sha256 listings, which run at once
 	phReplace         // → "? verify" line
 	phVerify          // → "- remove previous container" line
 	phPrevious        // → "- remove old cache copy" line
-	phSizes           // → destroy of the second size listing
+	phSizes           // → destroy of the later of the two size listings, which run at once
 	phRemove          // → destroy of the rm container
 	phExit            // → process exit
 	numPh
@@ -78,8 +76,7 @@ var phaseNames = [numPh]string{
 	"start-up, observe (a one-off container counts the files in `<data>/cache`), plan, create the cache volume",
 	"stop GPUStack (`ContainerStop`)",
 	"copy: one-off container `cp -a /src/cache/. /dst/` (create → removed)",
-	"sha256 list of the source: one-off container `find … -exec sha256sum {} +` (create → removed)",
-	"sha256 list of the copy: the same on the cache volume",
+	"sha256 lists of the source and of the copy: two one-off containers `find … -exec sha256sum {} +`, at the same time",
 	"replace the container (rename, create, start with `--cache-dir`)",
 	"verify: `/healthz`, `/version`, database stamp and probe, restart policy",
 	"remove the container kept for rollback",
@@ -90,7 +87,7 @@ var phaseNames = [numPh]string{
 
 // phaseData are the phases that read or write the whole tree: the report
 // gives their rate.
-var phaseData = map[int]bool{phCopy: true, phSumSrc: true, phSumDst: true}
+var phaseData = map[int]bool{phCopy: true, phSums: true}
 
 // splitResults are the figures of the split section.
 type splitResults struct {
@@ -109,8 +106,6 @@ type splitResults struct {
 	observeHelpers []int
 	// what the plan said about the tree ("11 files, 2.0 GiB")
 	planned string
-	// CPUs of the machine
-	cpus int
 	// downtime as a client sees it
 	down, lead []time.Duration
 	windows    []int
@@ -122,7 +117,7 @@ type splitResults struct {
 // apply` splitting a -split-mib MiB cache out of the data volume and a raw
 // copy of the same tree.
 func (b *bench) splitSection(ctx context.Context) (*splitResults, error) {
-	res := &splitResults{cpus: runtime.NumCPU()}
+	res := &splitResults{}
 	size := int64(b.o.splitMiB) << 20
 	need := max(uint64(minFreeSplit), 4*uint64(size))
 	free, short, err := b.freeSpace(ctx, need)
@@ -524,8 +519,8 @@ func (b *bench) splitOnce(ctx context.Context, res *splitResults) (time.Duration
 	res.down = append(res.down, o.down)
 	res.lead = append(res.lead, o.lead)
 	res.windows = append(res.windows, o.windows)
-	stage("    split %s: copy %v, sha256 %v + %v, down %v", d.name, ph[phCopy].Round(time.Millisecond),
-		ph[phSumSrc].Round(time.Millisecond), ph[phSumDst].Round(time.Millisecond), o.down.Round(time.Millisecond))
+	stage("    split %s: copy %v, sha256 lists %v, down %v", d.name, ph[phCopy].Round(time.Millisecond),
+		ph[phSums].Round(time.Millisecond), o.down.Round(time.Millisecond))
 	return x.wall, b.teardown(ctx, d)
 }
 
@@ -581,12 +576,11 @@ func splitPhases(name string, lines *lineStamps, hs []helperRun, ended time.Dura
 		phBefore:   stopping,
 		phStop:     mid[0].created,
 		phCopy:     mid[0].removed,
-		phSumSrc:   mid[1].removed,
-		phSumDst:   mid[2].removed,
+		phSums:     max(mid[1].removed, mid[2].removed),
 		phReplace:  marks["? verify"],
 		phVerify:   marks["- remove previous container"],
 		phPrevious: removeOld,
-		phSizes:    post[1].removed,
+		phSizes:    max(post[0].removed, post[1].removed),
 		phRemove:   post[2].removed,
 		phExit:     ended,
 	}
@@ -794,16 +788,6 @@ func splitBreakdown(sp *splitResults) string {
 	return w.String()
 }
 
-func idleCPUs(n int) string {
-	switch {
-	case n <= 1:
-		return "nothing else runs"
-	case n == 2:
-		return "the machine's other CPU idles"
-	}
-	return fmt.Sprintf("the machine's other %d CPUs idle", n-1)
-}
-
 func rangeText(lo, hi int) string {
 	if lo == hi {
 		return strconv.Itoa(lo)
@@ -819,7 +803,7 @@ func splitSummary(sp *splitResults) string {
 	var w strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
 	raw, wall := medianDur(sp.raw), sp.apply.median()
-	cp, src, dst := sp.phaseMedian(phCopy), sp.phaseMedian(phSumSrc), sp.phaseMedian(phSumDst)
+	cp, sums := sp.phaseMedian(phCopy), sp.phaseMedian(phSums)
 	sizes, rm := sp.phaseMedian(phSizes), sp.phaseMedian(phRemove)
 	repl := sp.phaseMedian(phReplace) + sp.phaseMedian(phVerify) + sp.phaseMedian(phPrevious)
 	p("- **Cache split of %.2f GiB**: `apply` takes %s, %.1f× the raw copy of the same tree (%s, %.0f MiB/s), and a client sees GPUStack down for %s.",
@@ -830,16 +814,14 @@ func splitSummary(sp *splitResults) string {
 	}
 	p("  Its copy phase, the same `cp -a` in a one-off container, takes %s (%.0f MiB/s, %s of the process); the fastest runs of both are",
 		sec(cp), mibps(sp.bytes, cp), share(cp, wall))
-	p("  %s and %s: the same work; the spread is this disk's, writing %.2f GiB. The two sha256 listings take %s",
-		sec(slices.Min(cps)), sec(slices.Min(sp.raw)), sp.gib(), sec(src+dst))
-	p("  (%s of the process, %.1f× the copy): the source %s, the copy %s, %.0f MiB/s each. `copyCache` (executor/volumes.go) runs them",
-		share(src+dst, wall), float64(src+dst)/float64(cp), sec(src), sec(dst), mibps(sp.bytes, (src+dst)/2))
-	p("  one after the other after the copy, each one `find … -exec sha256sum {} +` that hashes one file at a time on one CPU (the emulator")
-	p("  image's `sha256sum` is busybox's; a real image's is coreutils') while %s, and GPUStack stays stopped for", idleCPUs(sp.cpus))
-	p("  all of it: the listings are %s of the client's outage, copy and listings together %s. Hashing the source while it is copied, or",
-		share(src+dst, medianDur(sp.down)), share(cp+src+dst, medianDur(sp.down)))
-	p("  listing both sides at the same time, would take about one listing (%s) off the outage. Replacing the container and verifying it", sec(min(src, dst)))
-	p("  take %s. After that, with GPUStack up again, `removeOldCache` lists the sizes of both sides (%s) and removes the old tree (%s).", sec(repl), sec(sizes), sec(rm))
+	p("  %s and %s: the same work; the spread is this disk's, writing %.2f GiB. The sha256 lists of both sides, made at the same time",
+		sec(slices.Min(cps)), sec(slices.Min(sp.raw)), sp.gib())
+	p("  by `copyCache` (executor/volumes.go), take %s (%s of the process, %.1f× the copy; each `find … -exec sha256sum {} +` hashes one",
+		sec(sums), share(sums, wall), float64(sums)/float64(cp))
+	p("  file at a time; the emulator image's `sha256sum` is busybox's, a real image's coreutils'). GPUStack stays stopped for the copy and")
+	p("  the lists: together %s of the client's outage. Replacing the container and verifying it take %s. After that, with",
+		share(cp+sums, medianDur(sp.down)), sec(repl))
+	p("  GPUStack up again, `removeOldCache` lists the sizes of both sides (%s) and removes the old tree (%s).", sec(sizes), sec(rm))
 	if want := fmt.Sprintf("%d files, %s", sp.files, observe.HumanBytes(sp.bytes)); sp.planned != "" && sp.planned != want {
 		p("  Not time but a wrong figure: the plan and its warning describe the tree as \"%s\" (it is %s), as `observe.Measure` (observe/usage.go) counted it.", sp.planned, want)
 	}
