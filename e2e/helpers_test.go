@@ -126,7 +126,9 @@ func (d *deployment) remove() {
 			d.t.Errorf("cleanup: remove container %s: %v", name, err)
 		}
 	}
-	for _, v := range []string{d.data, d.cache} {
+	// <data>-cache is the cache volume import declares for a container made
+	// by hand; it is removed here, after the containers that use it.
+	for _, v := range []string{d.data, d.cache, d.data + "-cache"} {
 		if err := docker.VolumeRemove(ctx, v, true); err != nil && !cerrdefs.IsNotFound(err) {
 			d.t.Errorf("cleanup: remove volume %s: %v", v, err)
 		}

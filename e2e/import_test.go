@@ -78,7 +78,6 @@ func TestImportAdoptsAContainerMadeByHand(t *testing.T) {
 	needToolbox(t)
 	t.Parallel()
 	d := newDeployment(t, "import", options{version: "v0.5.1"})
-	t.Cleanup(func() { _ = docker.VolumeRemove(context.Background(), d.data+"-cache", true) })
 	secret := "pw-" + randomHex(12)
 	id := d.startByHand(secret)
 	out := filepath.Join(d.dir, "imported.hcl")
@@ -172,7 +171,6 @@ func expectOnlyCacheSplit(t *testing.T, planJSON, cacheVolume string) {
 func TestImportListsWhatAFileCannotSay(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t, "import-port", options{version: "v0.5.1"})
-	t.Cleanup(func() { _ = docker.VolumeRemove(context.Background(), d.data+"-cache", true) })
 	d.startByHand("pw-"+randomHex(12), 10150)
 	out := filepath.Join(d.dir, "imported.hcl")
 

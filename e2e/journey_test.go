@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +36,6 @@ func TestAdoptSplitUpgradeRedeploy(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t, "journey", options{version: "v0.5.1"})
 	cacheVolume := d.data + "-cache"
-	t.Cleanup(func() { _ = docker.VolumeRemove(context.Background(), cacheVolume, true) })
 	secret := "pw-" + randomHex(12)
 	d.startByHand(secret)
 	rows := d.seed("--models", "4", "--instances", "2", "--users", "3")
