@@ -175,8 +175,9 @@ func backupSummary(bk *backupResults) string {
 	p("  Inside `executor.TakeBackup` (%s in process), the largest phases: %s.", sec(total), strings.Join(top, "; "))
 	p("  Each pass reads or writes the whole file: the copy out (written, not synced), the fold with the online backup API (read, write")
 	p("  and `fsync`), `integrity_check` (read), `count(*)` of every table, the sha256 (read), then removing the raw copy. Only the copy needs")
-	p("  the container stopped, but `BackupNow` (executor/restore.go) starts it again in a deferred call after `TakeBackup` has returned,")
-	p("  so GPUStack stays down for the fold, the checks and the hashing too.")
+	p("  the container stopped: `BackupNow` (executor/restore.go) starts it again right after the copy (`CopyRaw`), and the fold, the")
+	p("  checks and the hashing (`StoreRaw`) run while GPUStack serves. Before an upgrade the whole backup still runs with it stopped:")
+	p("  the backup must be the database the migration starts from.")
 	return w.String()
 }
 
