@@ -35,11 +35,8 @@ func (r *run) backupDatabase(ctx context.Context, a plan.Action) error {
 		return err
 	}
 	// Read before the backup is written: manifest.json is final once
-	// TakeBackup returns. A helper container's image says nothing.
-	var imageID string
-	if ct, _ := r.eng.InspectContainer(ctx, id); ct != nil && ct.Labels[spec.LabelRole] != spec.RoleHelper {
-		imageID = ct.ImageID
-	}
+	// TakeBackup returns.
+	imageID := imageIDOf(ctx, r.eng, id)
 	m, err := TakeBackup(ctx, r.eng, store, id, dataDir, backup.Manifest{
 		Deployment: r.d.Name,
 		Host:       r.d.Host,
@@ -89,6 +86,15 @@ func (r *run) dataReader(ctx context.Context) (string, string, func(), error) {
 		return "", "", nil, err
 	}
 	return id, "/data", func() { _ = r.eng.RemoveContainer(context.WithoutCancel(ctx), id) }, nil
+}
+
+// imageIDOf is the image of the container a backup is read through; a
+// helper container's image says nothing, so it gives "".
+func imageIDOf(ctx context.Context, eng Engine, id string) string {
+	if ct, _ := eng.InspectContainer(ctx, id); ct != nil && ct.Labels[spec.LabelRole] != spec.RoleHelper {
+		return ct.ImageID
+	}
+	return ""
 }
 
 func mountsData(ct *engine.Container, source string) bool {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/config"
-	"github.com/gpustack-deploy/gpustack-deploy/observe"
 	"github.com/gpustack-deploy/gpustack-deploy/plan"
 	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
@@ -24,20 +23,14 @@ func (r *run) safetyCopy(ctx context.Context, a plan.Action) error {
 	if err != nil {
 		return err
 	}
-	raw, err := os.MkdirTemp(store.Dir, "raw-*.tmp")
+	raw, err := CopyRaw(ctx, r.eng, store, id, dataDir)
 	if err != nil {
 		return fmt.Errorf("safety copy: %w", err)
 	}
 	defer os.RemoveAll(raw)
-	if _, err := observe.CopySQLite(ctx, r.eng, id, dataDir, raw); err != nil {
-		return fmt.Errorf("safety copy: %w", err)
-	}
-	if err := copySecrets(ctx, r.eng, id, dataDir, raw); err != nil {
-		return fmt.Errorf("safety copy: %w", err)
-	}
 	m, err := store.CreateRaw(raw, backup.Manifest{
 		Deployment: r.d.Name, Host: r.d.Host, Created: r.x.now(),
-		Reason:  "safety copy before restoring " + r.pd.Target.Version,
+		Reason:  "safety copy: " + a.Reason.String(),
 		Version: r.pd.Current.Version, Image: r.pd.Current.Image,
 		Engine: "sqlite", Revision: a.From,
 	})
@@ -123,10 +116,7 @@ func (x *Executor) BackupNow(ctx context.Context, d config.Deployment, current p
 		r.restart(ctx)
 		return nil, err
 	}
-	var imageID string
-	if ct, _ := eng.InspectContainer(ctx, id); ct != nil && ct.Labels[spec.LabelRole] != spec.RoleHelper {
-		imageID = ct.ImageID
-	}
+	imageID := imageIDOf(ctx, eng, id)
 	raw, err := CopyRaw(ctx, eng, store, id, dataDir)
 	// Only the copy needs GPUStack stopped; folding, checking and hashing
 	// run while it serves again.
