@@ -22,6 +22,7 @@ var actionSlugs = map[ActionKind]string{
 	ActionDeleteVolume:     "delete-volume",
 	ActionCopyCache:        "copy-cache",
 	ActionRemoveOldCache:   "remove-old-cache",
+	ActionMigrateData:      "migrate-data",
 }
 
 var reasonSlugs = map[Reason]string{
@@ -49,6 +50,8 @@ var reasonSlugs = map[Reason]string{
 	ReasonCacheCopied:      "cache-copied",
 	ReasonDestroy:          "destroy",
 	ReasonDeleteRequested:  "delete-requested",
+	ReasonEraChange:        "era-change",
+	ReasonDataMigrated:     "data-migrated",
 }
 
 func marshalSlug[K comparable](slugs map[K]string, k K, what string) ([]byte, error) {

@@ -56,6 +56,11 @@ const (
 	// ActionRemoveOldCache removes the model files left in the data volume
 	// once the copy in the cache volume is verified and in use.
 	ActionRemoveOldCache ActionKind = 15
+	// ActionMigrateData is the one-time move of a v0.x SQLite database into
+	// v2's embedded PostgreSQL: v2 starts once with GPUSTACK_DATA_MIGRATION
+	// set, the executor proves the copy (done-file, log line, rows), then
+	// recreates the container without the flag.
+	ActionMigrateData ActionKind = 16
 )
 
 var actionNames = map[ActionKind]string{
@@ -74,6 +79,7 @@ var actionNames = map[ActionKind]string{
 	ActionDeleteVolume:     "delete volume",
 	ActionCopyCache:        "copy model cache",
 	ActionRemoveOldCache:   "remove old cache copy",
+	ActionMigrateData:      "migrate data to PostgreSQL",
 }
 
 func (k ActionKind) String() string {
@@ -100,6 +106,8 @@ func (k ActionKind) Symbol() string {
 		return "<-"
 	case ActionMigrate:
 		return "~"
+	case ActionMigrateData:
+		return "~>"
 	case ActionVerify:
 		return "?"
 	case ActionRemovePrevious, ActionRemoveContainer, ActionRemoveOldCache:
@@ -147,6 +155,8 @@ const (
 	ReasonCacheCopied      Reason = 21
 	ReasonDestroy          Reason = 22
 	ReasonDeleteRequested  Reason = 23
+	ReasonEraChange        Reason = 24
+	ReasonDataMigrated     Reason = 25
 )
 
 var reasonTexts = map[Reason]string{
@@ -173,6 +183,8 @@ var reasonTexts = map[Reason]string{
 	ReasonCacheCopied:      "the copy in the cache volume is verified and in use",
 	ReasonDestroy:          "destroy was asked for",
 	ReasonDeleteRequested:  "its deletion was asked for by name",
+	ReasonEraChange:        "the data volume holds v0.x SQLite data and the target is v2, which keeps its data in PostgreSQL",
+	ReasonDataMigrated:     "the migration flag must not stay set for later starts",
 }
 
 func (r Reason) String() string { return reasonTexts[r] }
@@ -191,7 +203,31 @@ type Action struct {
 	To   string `json:"to,omitempty"`
 	// Steps are the revisions a migration crosses.
 	Steps []Step `json:"steps,omitempty"`
+	// Method is how a backup, safety copy or restore handles the data.
+	Method BackupMethod `json:"method,omitempty"`
 }
+
+// BackupMethod is how a backup is taken and restored. The values are
+// persisted in manifests, saved plans and JSON output; never rename one.
+type BackupMethod string
+
+const (
+	// MethodSQLite folds database.db (WAL included) into one verified
+	// SQLite file, GPUStack stopped. The only method of the v0.x era.
+	MethodSQLite BackupMethod = "sqlite"
+	// MethodPGFiles archives postgresql/data of v2's embedded PostgreSQL
+	// with numeric owners and modes, GPUStack stopped (clean shut-down).
+	MethodPGFiles BackupMethod = "pg-files"
+	// MethodPGDump is a logical pg_dump of the embedded database, taken
+	// from the running container.
+	MethodPGDump BackupMethod = "pg-dump"
+	// MethodVolume archives the whole data volume, GPUStack stopped: the
+	// only way back from a v0.x → v2 data migration.
+	MethodVolume BackupMethod = "volume"
+	// MethodExternalDump runs pg_dump or mysqldump against an external
+	// database from a one-off container.
+	MethodExternalDump BackupMethod = "external-dump"
+)
 
 // Step is one revision a migration applies.
 type Step struct {
