@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -94,5 +95,29 @@ func TestHashIsStableAndSensitiveToEveryField(t *testing.T) {
 func TestLabelsReserved(t *testing.T) {
 	if !LabelsReserved(LabelConfigHash) || LabelsReserved("team") || LabelsReserved("io.gpustack") {
 		t.Error("LabelsReserved misclassifies")
+	}
+}
+
+func TestWithDataMigration(t *testing.T) {
+	d := base()
+	c := For(d, "c4d7e8f9a0b1")
+	for _, legacy := range []bool{false, true} {
+		m := WithDataMigration(c, legacy)
+		want := EnvDataMigration + "=true"
+		if legacy {
+			want = EnvMigrationDataDir + "=" + DataDir
+		}
+		if !slices.Contains(m.EnvStrings(), want) {
+			t.Errorf("legacy=%v: env %v lacks %s", legacy, m.EnvStrings(), want)
+		}
+		if m.Hash() == c.Hash() {
+			t.Errorf("legacy=%v: the hash did not change with the switch", legacy)
+		}
+		if !strings.Contains(m.Labels[LabelEnvKeys], strings.SplitN(want, "=", 2)[0]) {
+			t.Errorf("legacy=%v: env-keys label %q lacks the switch", legacy, m.Labels[LabelEnvKeys])
+		}
+		if slices.Contains(c.EnvStrings(), want) || c.Labels[LabelEnvKeys] == m.Labels[LabelEnvKeys] {
+			t.Errorf("legacy=%v: the base container was changed", legacy)
+		}
 	}
 }
