@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/config"
@@ -34,6 +35,9 @@ type run struct {
 	// volumeReplaced is set once the data volume was deleted: there is no
 	// going back to the old container then, only to the saved database.
 	volumeReplaced bool
+	// migrating makes createContainer start v2 with the data-migration
+	// switch (ActionMigrateData).
+	migrating bool
 }
 
 func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment) (Result, error) {
@@ -145,6 +149,8 @@ func (r *run) action(ctx context.Context, a plan.Action) error {
 		return r.copyCache(ctx, a)
 	case plan.ActionRemoveOldCache:
 		return r.removeOldCache(ctx)
+	case plan.ActionMigrateData:
+		return r.migrateData(ctx, a)
 	default:
 		return fmt.Errorf("unknown action %d", int(a.Kind))
 	}
@@ -168,6 +174,9 @@ func (r *run) createContainer(ctx context.Context) error {
 		return err
 	}
 	s := spec.For(r.d, r.pd.Target.Revision)
+	if r.migrating {
+		s = spec.WithDataMigration(s, strings.HasPrefix(r.pd.Target.Release, "v2.0.0"))
+	}
 	s.Restart = "no"
 	id, err := r.eng.CreateContainer(ctx, s)
 	if err != nil {
