@@ -47,6 +47,8 @@ type options struct {
 	health    string // health.timeout; "60s" when empty
 	policy    string // extra attributes inside the policy block
 	noCache   bool   // declare no cache volume: the cache stays in the data volume
+	variant   string // "cpu" when empty; "none" writes no variant (v2 images have none)
+	args      string // the args list; ["--disable-worker"] when empty
 }
 
 // newDeployment writes a deployment's HCL file with unique names and
@@ -74,6 +76,17 @@ func (d *deployment) write(o options) {
 	if o.health == "" {
 		o.health = "60s"
 	}
+	variant := `variant        = "cpu"`
+	switch o.variant {
+	case "":
+	case "none":
+		variant = "# v2 images have no variant"
+	default:
+		variant = fmt.Sprintf("variant        = %q", o.variant)
+	}
+	if o.args == "" {
+		o.args = `["--disable-worker"]`
+	}
 	cache := fmt.Sprintf("volume \"cache\" { name = %q }", d.cache)
 	if o.noCache {
 		cache = "# no cache volume: the model cache lives in the data volume"
@@ -82,11 +95,11 @@ func (d *deployment) write(o options) {
 %s
 gpustack %q {
   version        = var.version
-  variant        = "cpu"
+  %s
   container_name = %q
   port           = %d
   listen_address = "127.0.0.1"
-  args           = ["--disable-worker"]
+  args           = %s
 %s
   volume "data" { name = %q }
   %s
@@ -97,7 +110,7 @@ gpustack %q {
   }
   health { timeout = %q }
 }
-`, o.version, o.variables, d.name, d.container, d.port, o.body, d.data, cache, o.policy, o.health)
+`, o.version, o.variables, d.name, variant, d.container, d.port, o.args, o.body, d.data, cache, o.policy, o.health)
 	if err := os.WriteFile(d.file, []byte(hcl), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
