@@ -199,6 +199,16 @@ func (r *run) replaceContainer(ctx context.Context) error {
 	if err := r.eng.StopContainer(ctx, old.ID, r.x.grace()); err != nil {
 		return err
 	}
+	if r.started && old.ID == r.currentID && r.previousID != "" {
+		// This run's own container (the one that migrated the data) gives
+		// way; the container kept aside before it stays the one to go
+		// back to, whatever the restart policy.
+		if err := r.eng.RemoveContainer(ctx, old.ID); err != nil {
+			return err
+		}
+		r.currentID = ""
+		return r.createContainer(ctx)
+	}
 	aside := r.d.ContainerName + observe.PreviousSuffix
 	stale, err := r.eng.InspectContainer(ctx, aside)
 	if err != nil {
