@@ -205,6 +205,17 @@ type Action struct {
 	Steps []Step `json:"steps,omitempty"`
 	// Method is how a backup, safety copy or restore handles the data.
 	Method BackupMethod `json:"method,omitempty"`
+	// Rows are, for a data migration, the tables v2 copies out of the
+	// SQLite database with the rows each held when the plan was made, in
+	// the order GPUStack copies them. The executor proves the copy against
+	// a fresh count; these are for the reader and for sanity checks.
+	Rows []TableRows `json:"rows,omitempty"`
+}
+
+// TableRows is a table and how many rows it holds.
+type TableRows struct {
+	Table string `json:"table"`
+	Rows  int64  `json:"rows"`
 }
 
 // BackupMethod is how a backup is taken and restored. The values are

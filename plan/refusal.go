@@ -25,27 +25,35 @@ const (
 	RefuseReplaceUnsupported  RefusalCode = 16
 	RefuseCacheNotSeparate    RefusalCode = 17
 	RefuseCannotMeasure       RefusalCode = 18
+	// RefuseDataMigrationBlocked: the v0.x → v2 data migration cannot be
+	// planned safely from this database or to this target.
+	RefuseDataMigrationBlocked RefusalCode = 19
+	// RefuseFailedDataMigration: the data volume shows an earlier v0.x → v2
+	// attempt that did not finish; v2 would never retry it (#3575).
+	RefuseFailedDataMigration RefusalCode = 20
 )
 
 var refusalNames = map[RefusalCode]string{
-	RefuseDevTag:              "dev-tag",
-	RefusePrereleaseTag:       "prerelease-tag",
-	RefuseFloatingTag:         "floating-tag",
-	RefuseDowngrade:           "downgrade",
-	RefuseDatabaseAhead:       "database-ahead",
-	RefuseDevRevision:         "dev-revision",
-	RefuseUnknownRevision:     "unknown-revision",
-	RefuseProbeMismatch:       "probe-mismatch",
-	RefuseUnreadableDatabase:  "unreadable-database",
-	RefuseUnmanagedContainer:  "unmanaged-container",
-	RefuseImageUnavailable:    "image-unavailable",
-	RefuseEraChange:           "era-change",
-	RefuseUnsupportedDatabase: "unsupported-database",
-	RefuseUnstampedDatabase:   "unstamped-database",
-	RefusePartialMigration:    "partial-migration",
-	RefuseReplaceUnsupported:  "replace-unsupported",
-	RefuseCacheNotSeparate:    "cache-not-separate",
-	RefuseCannotMeasure:       "cannot-measure",
+	RefuseDevTag:               "dev-tag",
+	RefusePrereleaseTag:        "prerelease-tag",
+	RefuseFloatingTag:          "floating-tag",
+	RefuseDowngrade:            "downgrade",
+	RefuseDatabaseAhead:        "database-ahead",
+	RefuseDevRevision:          "dev-revision",
+	RefuseUnknownRevision:      "unknown-revision",
+	RefuseProbeMismatch:        "probe-mismatch",
+	RefuseUnreadableDatabase:   "unreadable-database",
+	RefuseUnmanagedContainer:   "unmanaged-container",
+	RefuseImageUnavailable:     "image-unavailable",
+	RefuseEraChange:            "era-change",
+	RefuseUnsupportedDatabase:  "unsupported-database",
+	RefuseUnstampedDatabase:    "unstamped-database",
+	RefusePartialMigration:     "partial-migration",
+	RefuseReplaceUnsupported:   "replace-unsupported",
+	RefuseCacheNotSeparate:     "cache-not-separate",
+	RefuseCannotMeasure:        "cannot-measure",
+	RefuseDataMigrationBlocked: "data-migration-blocked",
+	RefuseFailedDataMigration:  "failed-data-migration",
 }
 
 func (c RefusalCode) String() string {
