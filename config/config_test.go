@@ -144,8 +144,8 @@ func TestSensitiveValuesKept(t *testing.T) {
 	if a := secure.Args[1]; !a.Sensitive || a.S != testSecret {
 		t.Errorf("args[1] = %+v, want the secret marked sensitive", a)
 	}
-	if a := secure.Args[2]; !a.Sensitive || a.S != "--database-url=postgresql://root:"+testSecret+"@db/gpustack" {
-		t.Errorf("args[2] = %+v, want the derived value marked sensitive", a)
+	if u := secure.DatabaseURL; !u.Sensitive || u.S != "postgresql://root:"+testSecret+"@db/gpustack" || secure.DatabaseScheme != SchemePostgreSQL {
+		t.Errorf("database_url = %+v (%s), want the derived value marked sensitive", u, secure.DatabaseScheme)
 	}
 	if e := secure.Env["PLAIN"]; e.Sensitive || e.S != "visible" {
 		t.Errorf("env PLAIN = %+v, want a plain value", e)

@@ -29,6 +29,7 @@ func checkConflicts(ds []*checkedDeployment, diags *hcl.Diagnostics) {
 	names := map[string]claim{}
 	containers := map[string]claim{}
 	volumes := map[string]claim{}
+	databases := map[string]claim{}
 	var dirs, ports []claim
 
 	for _, d := range ds {
@@ -88,6 +89,17 @@ func checkConflicts(ds []*checkedDeployment, diags *hcl.Diagnostics) {
 				if !clash {
 					dirs = append(dirs, c)
 				}
+			}
+		}
+
+		if url := d.DatabaseURL.S; url != "" {
+			// Two servers migrating one database break it; the value is never shown.
+			if first, dup := databases[url]; dup {
+				add(d.databaseRange, "Database already used",
+					"database_url names the same database as deployment %q, first declared at %s. Each GPUStack server needs a database of its own: give this one another database.",
+					first.owner.Name, lineRef(first.at))
+			} else {
+				databases[url] = claim{owner: d, at: d.databaseRange}
 			}
 		}
 

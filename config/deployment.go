@@ -49,6 +49,7 @@ type checkedDeployment struct {
 	Deployment
 	containerRange hcl.Range
 	portRange      hcl.Range
+	databaseRange  hcl.Range
 	// containerBad and portBad mark values that failed validation, so the
 	// checks across deployments do not compare their defaults.
 	containerBad, portBad bool
@@ -151,13 +152,18 @@ func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable 
 			out.portBad = true
 		}
 	}
+	target := releaseTarget{rel: rel, era: era, known: eraKnown}
 	if args, ok := eval.valueList(b.Args, "args", `a list of strings, for example args = ["--disable-worker"]`); ok {
 		d.Args = args
-		c.checkArgs(args, b.Args, knownPort)
+		c.checkArgs(args, b.Args, knownPort, target)
 	}
 	if env, ok := eval.valueMap(b.Env, "env", `a map of strings, for example env = { GPUSTACK_DEBUG = "false" }`); ok {
 		d.Env = env
-		c.checkEnv(env, b.Env, knownPort)
+		c.checkEnv(env, b.Env, knownPort, target)
+	}
+	c.databaseURL(&d, b.DatabaseURL, target)
+	if d.ExternalDatabase() {
+		out.databaseRange = b.DatabaseURL.Expr.Range()
 	}
 	if labels, ok := eval.stringMap(b.Labels, "labels", `a map of strings, for example labels = { team = "ml" }`); ok {
 		d.Labels = labels
@@ -172,6 +178,7 @@ func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable 
 	c.mounts(&d, b)
 	d.Policy = c.policy(b.Policy)
 	d.Backup = c.backup(b.Backup, b.DefRange.Filename)
+	c.backupDatabase(&d.Backup, b.Backup, b.DatabaseURL, &d, target)
 	d.Health = c.health(b.Health, d.ListenAddress)
 	out.Deployment = d
 	return out

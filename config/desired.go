@@ -56,6 +56,13 @@ type Deployment struct {
 	Env map[string]Value
 	// Labels are extra container labels set by the user.
 	Labels map[string]string
+	// DatabaseURL is the external database GPUStack uses instead of its
+	// own (database_url), passed as GPUSTACK_DATABASE_URL; always
+	// sensitive, empty when GPUStack keeps its database in the data volume.
+	DatabaseURL Value
+	// DatabaseScheme is DatabaseURL's scheme: SchemePostgreSQL,
+	// SchemeMySQL or SchemeSQLite; empty without database_url. Not secret.
+	DatabaseScheme string
 
 	Data  Volume
 	Cache *Volume // nil when the file declares no cache volume
@@ -83,6 +90,10 @@ type Deployment struct {
 	DeclRange    hcl.Range
 	VersionRange hcl.Range
 }
+
+// ExternalDatabase reports whether GPUStack uses the database named by
+// database_url rather than one in the data volume.
+func (d Deployment) ExternalDatabase() bool { return d.DatabaseURL.S != "" }
 
 // ImageTag is the tag of the image: Version with "-Variant" when set.
 func (d Deployment) ImageTag() string {
@@ -166,6 +177,18 @@ type BackupPolicy struct {
 	Dir           string
 	BeforeUpgrade bool
 	Keep          int
+	// Method is how v2's embedded PostgreSQL is backed up: BackupPGFiles
+	// (the default for v2 releases) or BackupPGDump; empty for v0.x and
+	// for an external database.
+	Method string
+	// ExternalAcknowledged is set by external = "acknowledged": the
+	// external database is backed up by its owner, gpustack-deploy takes
+	// no backup of it.
+	ExternalAcknowledged bool
+	// ToolImage is the image whose pg_dump or mysqldump dumps the external
+	// database (a default per scheme); empty without database_url or
+	// when ExternalAcknowledged.
+	ToolImage string
 }
 
 // Health says how apply decides the new container works.

@@ -46,6 +46,9 @@ func dump(d *Desired, root string) string {
 			}
 		}))
 		field("restart", "%q", x.Restart)
+		if x.ExternalDatabase() {
+			field("database_url", "%s scheme=%s sensitive=%t", valueText(x.DatabaseURL), x.DatabaseScheme, x.DatabaseURL.Sensitive)
+		}
 		field("data", "%s", volumeText(&x.Data, rel))
 		field("cache", "%s", volumeText(x.Cache, rel))
 		// The engine options print only when set, so that the goldens of
@@ -78,7 +81,17 @@ func dump(d *Desired, root string) string {
 		p := x.Policy
 		field("policy", "allow_dev=%t allow_prerelease=%t allow_floating=%t allow_downgrade=%t pull=%s",
 			p.AllowDev, p.AllowPrerelease, p.AllowFloating, p.AllowDowngrade, p.Pull)
-		field("backup", "dir=%q before_upgrade=%t keep=%d", rel(x.Backup.Dir), x.Backup.BeforeUpgrade, x.Backup.Keep)
+		backup := fmt.Sprintf("dir=%q before_upgrade=%t keep=%d", rel(x.Backup.Dir), x.Backup.BeforeUpgrade, x.Backup.Keep)
+		if x.Backup.Method != "" {
+			backup += " method=" + x.Backup.Method
+		}
+		if x.Backup.ExternalAcknowledged {
+			backup += " external=acknowledged"
+		}
+		if x.Backup.ToolImage != "" {
+			backup += fmt.Sprintf(" tool_image=%q", x.Backup.ToolImage)
+		}
+		field("backup", "%s", backup)
 		field("health", "timeout=%s address=%q", x.Health.Timeout, x.Health.Address)
 	}
 	return b.String()

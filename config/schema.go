@@ -45,6 +45,7 @@ type deploymentBlock struct {
 	IpcMode       *hcl.Attribute `hcl:"ipc_mode,optional"`
 	ShmSize       *hcl.Attribute `hcl:"shm_size,optional"`
 	Devices       *hcl.Attribute `hcl:"devices,optional"`
+	DatabaseURL   *hcl.Attribute `hcl:"database_url,optional"`
 
 	Volumes []*volumeBlock `hcl:"volume,block"`
 	Mounts  []*mountBlock  `hcl:"mount,block"`
@@ -83,6 +84,9 @@ type backupBlock struct {
 	Dir           *hcl.Attribute `hcl:"dir,optional"`
 	BeforeUpgrade *hcl.Attribute `hcl:"before_upgrade,optional"`
 	Keep          *hcl.Attribute `hcl:"keep,optional"`
+	Method        *hcl.Attribute `hcl:"method,optional"`
+	External      *hcl.Attribute `hcl:"external,optional"`
+	ToolImage     *hcl.Attribute `hcl:"tool_image,optional"`
 }
 
 type healthBlock struct {

@@ -53,9 +53,10 @@ func SecretFlag(flag string) (variable string, ok bool) {
 }
 
 // checkArgs rejects flags the tool sets itself, a --port that contradicts
-// container_port (0 when unknown: not compared), and secret flags with
-// values in plain text.
-func (c *checker) checkArgs(args []Value, attr *hcl.Attribute, containerPort int) {
+// container_port (0 when unknown: not compared), flags the target release
+// does not accept (or deprecates, a warning), --database-url (database_url
+// holds it), and secret flags with values in plain text.
+func (c *checker) checkArgs(args []Value, attr *hcl.Attribute, containerPort int, t releaseTarget) {
 	for i, a := range args {
 		if !strings.HasPrefix(a.S, "-") {
 			continue
@@ -64,6 +65,13 @@ func (c *checker) checkArgs(args []Value, attr *hcl.Attribute, containerPort int
 		value, valueAt, hasValue := Value{S: inline, Sensitive: a.Sensitive}, i, hasInline
 		if !hasInline && i+1 < len(args) {
 			value, valueAt, hasValue = args[i+1], i+1, true
+		}
+		if flag == "--database-url" {
+			c.checkDatabaseURLSetting(flag, elementRange(attr, i))
+			continue
+		}
+		if c.checkEraArg(flag, elementRange(attr, i), t) {
+			continue
 		}
 		if env, ok := managedFlags[flag]; ok {
 			c.errorAt(elementRange(attr, i), "Flag set by gpustack-deploy",
@@ -87,11 +95,14 @@ func (c *checker) checkArgs(args []Value, attr *hcl.Attribute, containerPort int
 }
 
 // checkEnv is checkArgs for the environment.
-func (c *checker) checkEnv(env map[string]Value, attr *hcl.Attribute, containerPort int) {
+func (c *checker) checkEnv(env map[string]Value, attr *hcl.Attribute, containerPort int, t releaseTarget) {
 	for _, name := range sortedKeys(env) {
 		v := env[name]
 		r := keyRange(attr, name)
 		switch {
+		case name == envDatabaseURL:
+			c.checkDatabaseURLSetting(name, r)
+		case c.checkMigrationEnv(name, r), c.checkEraEnv(name, r, t):
 		case name == "" || strings.ContainsAny(name, "=\x00"):
 			c.errorAt(r, "Invalid environment variable name",
 				`%q cannot name an environment variable: it must be non-empty and contain no "=". Write for example GPUSTACK_DEBUG = "true".`, name)
@@ -154,4 +165,24 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// checkEraArg applies checkEraSetting to a flag of args.
+func (c *checker) checkEraArg(flag string, r hcl.Range, t releaseTarget) bool {
+	for _, s := range []eraSetting{disableWorker, enableWorker, databasePort} {
+		if flag == s.flag {
+			return c.checkEraSetting(s, flag, r, t) && s != disableWorker
+		}
+	}
+	return false
+}
+
+// checkEraEnv applies checkEraSetting to an environment variable.
+func (c *checker) checkEraEnv(name string, r hcl.Range, t releaseTarget) bool {
+	for _, s := range []eraSetting{disableWorker, enableWorker, databasePort} {
+		if name == s.env {
+			return c.checkEraSetting(s, "env "+name, r, t) && s != disableWorker
+		}
+	}
+	return false
 }

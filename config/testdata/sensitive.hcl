@@ -10,7 +10,9 @@ variable "extra_args" {
 
 gpustack "secure" {
   version = "v2.2.3"
-  args    = ["--token", var.token, "--database-url=postgresql://root:${var.db_password}@db/gpustack"]
+  args    = ["--token", var.token]
+  # The URL is sensitive because it is built from a sensitive variable.
+  database_url = "postgresql://root:${var.db_password}@db/gpustack"
   env = {
     GPUSTACK_BOOTSTRAP_PASSWORD = var.token
     HF_TOKEN                    = "${var.token}"
