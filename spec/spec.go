@@ -19,6 +19,9 @@ import (
 // DataDir is where GPUStack keeps its state inside the container.
 const DataDir = "/var/lib/gpustack"
 
+// EnvDatabaseURL carries database_url into the container.
+const EnvDatabaseURL = "GPUSTACK_DATABASE_URL"
+
 // Container is the desired container of a deployment.
 type Container struct {
 	Name  string
@@ -99,13 +102,23 @@ func For(d config.Deployment, revision string) Container {
 	for _, m := range d.Mounts {
 		c.Mounts = append(c.Mounts, Mount{Volume: m.Volume, HostPath: m.HostPath, Target: m.Target, ReadOnly: m.ReadOnly, Role: RoleMount, Label: m.Label})
 	}
-	names := make([]string, 0, len(d.Env))
-	for name := range d.Env {
+	env := make(map[string]config.Value, len(d.Env)+1)
+	for name, v := range d.Env {
+		env[name] = v
+	}
+	if d.ExternalDatabase() {
+		// config keeps GPUSTACK_DATABASE_URL out of env: database_url is the
+		// only source. The value is in the hash, so a new URL replaces the
+		// container; the hash reveals nothing of it.
+		env[EnvDatabaseURL] = d.DatabaseURL
+	}
+	names := make([]string, 0, len(env))
+	for name := range env {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		c.Env = append(c.Env, EnvVar{Name: name, Value: d.Env[name]})
+		c.Env = append(c.Env, EnvVar{Name: name, Value: env[name]})
 	}
 	c.Labels = map[string]string{}
 	for k, v := range d.Labels {

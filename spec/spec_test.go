@@ -121,3 +121,41 @@ func TestWithDataMigration(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseURL: database_url reaches the container as
+// GPUSTACK_DATABASE_URL, changes the hash when it changes, and shows in
+// no label or description.
+func TestDatabaseURL(t *testing.T) {
+	const url = "postgresql://gpustack:pw-one@db.example/gpustack"
+	d := base()
+	d.Version, d.Variant, d.Cache = "v2.2.3", "", nil
+	plain := For(d, "c4d7e8f9a0b1")
+	d.DatabaseURL, d.DatabaseScheme = config.Value{S: url, Sensitive: true}, config.SchemePostgreSQL
+	c := For(d, "c4d7e8f9a0b1")
+	if !slices.Contains(c.EnvStrings(), EnvDatabaseURL+"="+url) {
+		t.Fatalf("env %v lacks %s", c.EnvStrings(), EnvDatabaseURL)
+	}
+	for _, e := range c.Env {
+		if e.Name == EnvDatabaseURL && !e.Value.Sensitive {
+			t.Error("the URL must stay sensitive in the container's env")
+		}
+	}
+	if got := c.Labels[LabelEnvKeys]; got != "GPUSTACK_BOOTSTRAP_PASSWORD,GPUSTACK_DATABASE_URL,GPUSTACK_DEBUG" {
+		t.Errorf("env keys %q", got)
+	}
+	if c.Hash() == plain.Hash() {
+		t.Error("adding database_url must change the hash")
+	}
+	d.DatabaseURL.S = "postgresql://gpustack:pw-two@db.example/gpustack"
+	if For(d, "c4d7e8f9a0b1").Hash() == c.Hash() {
+		t.Error("a new password in database_url must change the hash")
+	}
+	for k, v := range c.Labels {
+		if strings.Contains(v, "pw-one") || strings.Contains(v, "db.example") {
+			t.Errorf("label %s reveals the URL: %q", k, v)
+		}
+	}
+	if strings.Contains(c.Describe(), "pw-one") {
+		t.Errorf("Describe reveals the URL: %s", c.Describe())
+	}
+}
