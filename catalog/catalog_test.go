@@ -655,3 +655,41 @@ func TestParseRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestCompletedColumnProbe: v2.2.0rc1–rc3 created model_usage_details
+// without completed and v2.2.0rc4 added it in place (#5774), so every
+// revision from 8bf38a6bb3b5 on must require the column, or a database
+// that lacks it would pass the probe and fail at run time.
+func TestCompletedColumnProbe(t *testing.T) {
+	for _, id := range []string{"8bf38a6bb3b5", "61929acb0676", "b2c3d4e5f6a7", "c4d7e8f9a0b1"} {
+		r, ok := Default().Revision(id)
+		if !ok {
+			t.Fatalf("revision %s missing", id)
+		}
+		for _, table := range []string{"model_usage_details", "model_usage_details_archive"} {
+			if !r.Probe().Has(table, "completed") {
+				t.Errorf("the probe of %s lacks %s.completed", id, table)
+			}
+		}
+	}
+}
+
+// TestJumpRevision: the data migration's meeting point is v0.7.1's head,
+// the last SQLite release, and every table it copies exists there.
+func TestJumpRevision(t *testing.T) {
+	rel, ok := Default().Release("v0.7.1")
+	if !ok || rel.Head != JumpRevision || rel.Engine != EngineSQLite {
+		t.Fatalf("v0.7.1 = %+v, want head %s on SQLite", rel, JumpRevision)
+	}
+	r, _ := Default().Revision(JumpRevision)
+	for _, table := range MigratedTables() {
+		if !r.Probe().Has(table, "") {
+			t.Errorf("table %s is not in the probe of %s", table, JumpRevision)
+		}
+	}
+	tables := MigratedTables()
+	tables[0] = "changed"
+	if MigratedTables()[0] != "system_loads" {
+		t.Error("MigratedTables must return a copy")
+	}
+}
