@@ -52,6 +52,7 @@ var reasonSlugs = map[Reason]string{
 	ReasonDeleteRequested:  "delete-requested",
 	ReasonEraChange:        "era-change",
 	ReasonDataMigrated:     "data-migrated",
+	ReasonExternalDatabase: "external-database",
 }
 
 func marshalSlug[K comparable](slugs map[K]string, k K, what string) ([]byte, error) {

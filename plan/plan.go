@@ -157,6 +157,9 @@ const (
 	ReasonDeleteRequested  Reason = 23
 	ReasonEraChange        Reason = 24
 	ReasonDataMigrated     Reason = 25
+	// ReasonExternalDatabase: GPUStack migrates the database named by
+	// database_url at start; gpustack-deploy cannot read its revision.
+	ReasonExternalDatabase Reason = 26
 )
 
 var reasonTexts = map[Reason]string{
@@ -185,6 +188,7 @@ var reasonTexts = map[Reason]string{
 	ReasonDeleteRequested:  "its deletion was asked for by name",
 	ReasonEraChange:        "the data volume holds v0.x SQLite data and the target is v2, which keeps its data in PostgreSQL",
 	ReasonDataMigrated:     "the migration flag must not stay set for later starts",
+	ReasonExternalDatabase: "the database is external: GPUStack migrates it at start, and gpustack-deploy cannot read its revision",
 }
 
 func (r Reason) String() string { return reasonTexts[r] }
