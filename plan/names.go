@@ -99,3 +99,15 @@ func (c *RefusalCode) UnmarshalText(b []byte) (err error) {
 	*c, err = unmarshalSlug(refusalNames, b, "refusal")
 	return err
 }
+
+// UnmarshalText accepts the methods this binary knows (and "", no method):
+// a method it does not know must not pass for one it does.
+func (m *BackupMethod) UnmarshalText(b []byte) error {
+	switch v := BackupMethod(b); v {
+	case "", MethodSQLite, MethodPGFiles, MethodPGDump, MethodVolume, MethodExternalDump:
+		*m = v
+		return nil
+	default:
+		return fmt.Errorf("unknown backup method %q", b)
+	}
+}

@@ -149,12 +149,23 @@ func loadSavedPlan(path string) (*savedPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read saved plan: %w", err)
 	}
+	return decodeSavedPlan(path, data)
+}
+
+// decodeSavedPlan decodes the content of the saved plan file path. Every
+// enum of the plan must carry a name this binary knows: an action whose
+// kind is missing decodes to no kind at all, and is refused here rather
+// than carried as a zero value.
+func decodeSavedPlan(path string, data []byte) (*savedPlan, error) {
 	var sp savedPlan
 	if err := json.Unmarshal(data, &sp); err != nil {
 		return nil, fmt.Errorf("%s is not a saved plan: %w", path, err)
 	}
 	if sp.FormatVersion != plan.FormatVersion || sp.Plan == nil {
 		return nil, fmt.Errorf("%s: saved plan format %d, this gpustack-deploy reads %d; run plan again", path, sp.FormatVersion, plan.FormatVersion)
+	}
+	if _, err := json.Marshal(sp.Plan); err != nil {
+		return nil, fmt.Errorf("%s is not a saved plan: %w", path, err)
 	}
 	return &sp, nil
 }
