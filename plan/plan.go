@@ -344,6 +344,9 @@ func (p *Plan) String() string {
 			if a.From != "" || a.To != "" {
 				fmt.Fprintf(&b, " (%s -> %s)", a.From, a.To)
 			}
+			if a.Method != "" {
+				fmt.Fprintf(&b, " {%s}", a.Method)
+			}
 			if a.Reason != ReasonNone {
 				fmt.Fprintf(&b, " [%s", a.Reason)
 				if a.Detail != "" {

@@ -17,6 +17,10 @@ func (b *builder) planActions() {
 	if len(b.out.Refusals) > 0 {
 		return
 	}
+	if b.jump {
+		b.planJump()
+		return
+	}
 	desired := spec.For(b.d, b.t.head)
 	b.planImage()
 	b.planVolume(b.d.Data, b.od.Data)
@@ -38,16 +42,15 @@ func (b *builder) planActions() {
 	if container != nil {
 		b.add(*container)
 		migrates = b.planMigration()
-		b.add(plan.Action{Kind: plan.ActionVerify, Reason: plan.ReasonContainerChanges, Subject: b.d.ContainerName, To: b.t.head})
-	}
-	db := b.od.Database
-	if b.d.Backup.BeforeUpgrade && container != nil && db.Status == observe.DBRead && db.Revision != "" &&
-		(migrates || b.versionChanges()) {
-		reason := plan.ReasonImageChanges
-		if migrates && b.t.head != "" {
-			reason = plan.ReasonRevisionBehind
+		verify := plan.Action{Kind: plan.ActionVerify, Reason: plan.ReasonContainerChanges, Subject: b.d.ContainerName, To: b.t.head}
+		if b.d.ExternalDatabase() {
+			// Revision and probe are read from the data volume; an
+			// external database is not.
+			verify.To = ""
 		}
-		backup := plan.Action{Kind: plan.ActionBackupDatabase, Reason: reason, Subject: b.d.Data.Source(), From: db.Revision, Detail: b.d.Backup.Dir}
+		b.add(verify)
+	}
+	if backup, ok := b.backupBeforeChange(container, migrates); ok {
 		b.out.Actions = append(b.out.Actions[:backupAt], append([]plan.Action{backup}, b.out.Actions[backupAt:]...)...)
 	}
 	switch {
@@ -69,6 +72,28 @@ func (b *builder) planActions() {
 	if container == nil && b.od.Container != nil && b.od.Container.Health != "" && b.od.Container.Health != "ok" {
 		b.warn("the container runs but /healthz answers "+b.od.Container.Health, "")
 	}
+}
+
+// backupBeforeChange is the backup taken before a container change that
+// runs another image or migrates, if one is due.
+func (b *builder) backupBeforeChange(container *plan.Action, migrates bool) (plan.Action, bool) {
+	db := b.od.Database
+	if !b.d.Backup.BeforeUpgrade || container == nil || !(migrates || b.versionChanges()) {
+		return plan.Action{}, false
+	}
+	reason := plan.ReasonImageChanges
+	if migrates && b.t.head != "" {
+		reason = plan.ReasonRevisionBehind
+	}
+	if b.d.ExternalDatabase() {
+		// Whether it is behind is not known: it is not read.
+		return b.externalBackup(plan.ReasonImageChanges)
+	}
+	if db.Status != observe.DBRead || db.Revision == "" {
+		return plan.Action{}, false
+	}
+	return plan.Action{Kind: plan.ActionBackupDatabase, Reason: reason, Subject: b.d.Data.Source(), From: db.Revision,
+		Detail: b.d.Backup.Dir, Method: b.backupMethod()}, true
 }
 
 func (b *builder) planImage() {

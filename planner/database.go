@@ -18,6 +18,13 @@ func (b *builder) versionChanges() bool {
 
 func (b *builder) checkDatabase() {
 	db := b.od.Database
+	if b.d.ExternalDatabase() {
+		b.checkExternal()
+		return
+	}
+	if b.failedJump() {
+		return
+	}
 	switch db.Status {
 	case observe.DBAbsent:
 		return
@@ -29,17 +36,25 @@ func (b *builder) checkDatabase() {
 		}
 		return
 	case observe.DBUnsupported:
-		if b.t.engine == catalog.EngineSQLite {
+		switch {
+		case b.t.engine == catalog.EngineSQLite && db.Engine == catalog.EngineEmbeddedPostgres:
+			b.refuse(refuseEraBack(b.d.ImageTag(), db.MigrationDone))
+		case b.t.engine == catalog.EngineSQLite:
 			b.refuse(refuseUnsupportedDatabase(b.d.ImageTag(), db.Reason+"; release "+b.d.ImageTag()+" uses SQLite and would start with an empty database"))
-		} else if b.versionChanges() {
+		case b.versionChanges():
 			b.refuse(refuseUnsupportedDatabase(b.d.ImageTag(), db.Reason+"; without reading it, no verified backup can be taken before the image changes"))
-		} else {
+		default:
 			b.warn("the embedded PostgreSQL database is not inspected", db.Reason)
 		}
 		return
 	}
-	if b.t.engine == catalog.EngineEmbeddedPostgres {
-		b.refuse(refuseEraChange(b.d.ImageTag()))
+	postgres := db.Engine == catalog.EngineEmbeddedPostgres
+	switch {
+	case !postgres && b.t.engine == catalog.EngineEmbeddedPostgres:
+		b.checkJump()
+		return
+	case postgres && b.t.engine == catalog.EngineSQLite:
+		b.refuse(refuseEraBack(b.d.ImageTag(), db.MigrationDone))
 		return
 	}
 	if db.Revision == "" {
@@ -58,7 +73,11 @@ func (b *builder) checkDatabase() {
 		return
 	}
 	if missing := rev.Probe().Check(db.Tables); len(missing) > 0 {
-		b.refuse(refuseProbe(rev, missing))
+		if postgres && onlyCompletedMissing(missing) {
+			b.refuse(refuseCompletedColumn(rev, missing, b.d.ContainerName))
+		} else {
+			b.refuse(refuseProbe(rev, missing))
+		}
 		return
 	}
 	if traces := b.cat.Traces(rev.ID, db.Tables); len(traces) > 0 {
@@ -108,6 +127,9 @@ func refusePartial(rev catalog.Revision, traces []catalog.Missing) plan.Refusal 
 // revisions it crosses. It reports whether the database will change.
 func (b *builder) planMigration() bool {
 	db := b.od.Database
+	if b.d.ExternalDatabase() {
+		return b.planExternalMigration()
+	}
 	if db.Status == observe.DBAbsent || (db.Status == observe.DBRead && db.Revision == "") {
 		b.add(plan.Action{Kind: plan.ActionMigrate, Reason: plan.ReasonFreshDatabase, Subject: b.headOrUnknown(), To: b.t.head})
 		return false
@@ -132,6 +154,16 @@ func (b *builder) planMigration() bool {
 	a := plan.Action{Kind: plan.ActionMigrate, Reason: plan.ReasonRevisionBehind, Subject: b.t.head, From: db.Revision, To: b.t.head}
 	for _, r := range steps {
 		a.Steps = append(a.Steps, plan.Step{Revision: r.ID, Message: r.Message, FirstTag: r.FirstTag})
+	}
+	b.hazardWarnings(steps)
+	b.add(a)
+	return true
+}
+
+// hazardWarnings warns about the revisions a migration crosses that
+// delete rows or change the model cache.
+func (b *builder) hazardWarnings(steps []catalog.Revision) {
+	for _, r := range steps {
 		if r.DeletesRows != "" {
 			b.warn(fmt.Sprintf("revision %s deletes data", r.ID), r.DeletesRows)
 		}
@@ -140,8 +172,6 @@ func (b *builder) planMigration() bool {
 				r.TouchesCache+". Restoring only the database afterwards does not undo this.")
 		}
 	}
-	b.add(a)
-	return true
 }
 
 func (b *builder) headOrUnknown() string {

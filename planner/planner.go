@@ -90,6 +90,9 @@ type builder struct {
 	cat *catalog.Catalog
 	out plan.Deployment
 	t   target
+	// jump is set by checkJump: the data volume holds SQLite data that
+	// moves to the target's embedded PostgreSQL.
+	jump bool
 }
 
 func (b *builder) refuse(r plan.Refusal) {

@@ -68,7 +68,7 @@ func TestPlan(t *testing.T) {
 			},
 			want: `prod@default:
   pull image gpustack/gpustack:v0.5.1-cpu [the image is not on the host]
-  back up database gpustack-prod-data (004c73a5c09e -> ) [the database is behind the target release: /backups]
+  back up database gpustack-prod-data (004c73a5c09e -> ) {sqlite} [the database is behind the target release: /backups]
   replace container gpustack-prod (v0.4.1-cpu -> v0.5.1-cpu) [the version changes]
   migrate database e6bf9e067296 (004c73a5c09e -> e6bf9e067296) [the database is behind the target release]
   verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
@@ -84,7 +84,7 @@ func TestPlan(t *testing.T) {
 				return d, od
 			},
 			want: `prod@default:
-  back up database gpustack-prod-data (004c73a5c09e -> ) [the database is behind the target release: /backups]
+  back up database gpustack-prod-data (004c73a5c09e -> ) {sqlite} [the database is behind the target release: /backups]
   replace container gpustack-prod (v0.4.1-cpu -> v0.6.0-cpu) [the version changes]
   migrate database c45e397531d1 (004c73a5c09e -> c45e397531d1) [the database is behind the target release]
   verify gpustack-prod ( -> c45e397531d1) [a new container must prove it works]
@@ -111,7 +111,7 @@ func TestPlan(t *testing.T) {
 				return d, od
 			},
 			want: `prod@default:
-  back up database gpustack-prod-data (e6bf9e067296 -> ) [the image changes, so the database must be saved first: /backups]
+  back up database gpustack-prod-data (e6bf9e067296 -> ) {sqlite} [the image changes, so the database must be saved first: /backups]
   replace container gpustack-prod (v0.5.1-cpu -> main-cpu) [the version changes]
   migrate database unknown (e6bf9e067296 -> unknown) [the image changes, so the database must be saved first]
   verify gpustack-prod [a new container must prove it works]
@@ -163,7 +163,7 @@ func TestPlan(t *testing.T) {
 				return d, od
 			},
 			want: `prod@default:
-  back up database gpustack-prod-data (e6bf9e067296 -> ) [the image changes, so the database must be saved first: /backups]
+  back up database gpustack-prod-data (e6bf9e067296 -> ) {sqlite} [the image changes, so the database must be saved first: /backups]
   replace container gpustack-prod (v0.5.1-cpu -> v0.5.0-cpu) [the version changes]
   verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
   remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
@@ -253,14 +253,270 @@ func TestPlan(t *testing.T) {
 `,
 		},
 		{
-			name: "v0.x data to v2 refused",
+			name: "v0.x data to v2: whole-volume backup, migrate data, recreate without the switch, verify",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
 				od := plantest.Running(t, plantest.Deployment("v0.7.1", "cpu"), "d19176de3b74")
-				d := plantest.Deployment("v2.2.3", "")
-				d.Cache.Path = "/var/lib/gpustack/cache"
+				od.Database.Rows = plantest.JumpRows()
+				d := plantest.V2Deployment("v2.2.3")
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v2"}
 				return d, od
 			},
-			want: "prod@default:\n  REFUSED era-change: moving SQLite-era data to v2.2.3 (GPUStack v2) is a data migration this version does not perform yet\n",
+			want: `prod@default:
+  back up database gpustack-prod-data (d19176de3b74 -> ) {volume} [the data volume holds v0.x SQLite data and the target is v2, which keeps its data in PostgreSQL: /backups]
+  migrate data to PostgreSQL gpustack-prod-data (d19176de3b74 -> c4d7e8f9a0b1) [the data volume holds v0.x SQLite data and the target is v2, which keeps its data in PostgreSQL: SQLite is brought to d19176de3b74 and copied into PostgreSQL, which v2 then upgrades to c4d7e8f9a0b1; 1591 rows: system_loads 1440, workers 2, users 3, api_keys 4, model_files 5, models 5, model_instances 6, modelinstancemodelfilelink 6, model_usages 120]
+  replace container gpustack-prod (v2.2.3 -> v2.2.3) [the migration flag must not stay set for later starts: without GPUSTACK_DATA_MIGRATION]
+  verify gpustack-prod ( -> c4d7e8f9a0b1) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
+  WARNING revision 2aed534bd7b2 deletes data
+  WARNING v2 drops the Ollama model source, llama-box and venv-based custom backends
+  WARNING v2 has no Windows or macOS workers
+`,
+		},
+		{
+			name: "v0.x data from v0.5.1 to v2 crosses the v0.x hazards too",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.Deployment("v0.5.1", "cpu"), "e6bf9e067296")
+				d := plantest.V2Deployment("v2.1.2")
+				d.Args = nil
+				d.Backup.BeforeUpgrade = false
+				return d, od
+			},
+			want: `prod@default:
+  back up database gpustack-prod-data (e6bf9e067296 -> ) {volume} [the data volume holds v0.x SQLite data and the target is v2, which keeps its data in PostgreSQL: /backups]
+  migrate data to PostgreSQL gpustack-prod-data (e6bf9e067296 -> 8ad0f94c92e8) [the data volume holds v0.x SQLite data and the target is v2, which keeps its data in PostgreSQL: SQLite is brought to d19176de3b74 and copied into PostgreSQL, which v2 then upgrades to 8ad0f94c92e8; 0 rows: system_loads 0, workers 0, users 0, api_keys 0, models 0, model_instances 0, model_usages 0]
+  replace container gpustack-prod (v2.1.2 -> v2.1.2) [the migration flag must not stay set for later starts: without GPUSTACK_DATA_MIGRATION]
+  verify gpustack-prod ( -> 8ad0f94c92e8) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
+  WARNING revision c45e397531d1 deletes data
+  WARNING revision c45e397531d1 changes the model cache
+  WARNING revision 2aed534bd7b2 deletes data
+  WARNING v2 drops the Ollama model source, llama-box and venv-based custom backends
+  WARNING v2 has no Windows or macOS workers
+  WARNING this data directory keeps its embedded worker under v2
+  WARNING the volume backup is taken although backup.before_upgrade = false
+`,
+		},
+		{
+			name: "jump with the model cache inside the data volume warns about the backup's size",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				old := plantest.Deployment("v0.7.1", "cpu")
+				old.Cache = nil
+				od := plantest.Running(t, old, "d19176de3b74")
+				od.Cache = nil
+				d := plantest.V2Deployment("v2.2.3")
+				d.Cache = nil
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v2"}
+				return d, od
+			},
+			want: `prod@default:
+  back up database gpustack-prod-data (d19176de3b74 -> ) {volume} [the data volume holds v0.x SQLite data and the target is v2, which keeps its data in PostgreSQL: /backups]
+  migrate data to PostgreSQL gpustack-prod-data (d19176de3b74 -> c4d7e8f9a0b1) [the data volume holds v0.x SQLite data and the target is v2, which keeps its data in PostgreSQL: SQLite is brought to d19176de3b74 and copied into PostgreSQL, which v2 then upgrades to c4d7e8f9a0b1; 0 rows: system_loads 0, workers 0, users 0, api_keys 0, model_files 0, models 0, model_instances 0, modelinstancemodelfilelink 0, model_usages 0]
+  replace container gpustack-prod (v2.2.3 -> v2.2.3) [the migration flag must not stay set for later starts: without GPUSTACK_DATA_MIGRATION]
+  verify gpustack-prod ( -> c4d7e8f9a0b1) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
+  WARNING revision 2aed534bd7b2 deletes data
+  WARNING v2 drops the Ollama model source, llama-box and venv-based custom backends
+  WARNING v2 has no Windows or macOS workers
+  WARNING the backup of the whole data volume includes the model cache inside it
+`,
+		},
+		{
+			name: "jump to v2.0.0 refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.Deployment("v0.7.1", "cpu"), "d19176de3b74")
+				return plantest.V2Deployment("v2.0.0"), od
+			},
+			want: "prod@default:\n  REFUSED data-migration-blocked: GPUStack v2.0.0 cannot be the target of the v0.x → v2 data migration\n",
+		},
+		{
+			name: "jump from a dev-only SQLite revision refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.Deployment("v0.7.1", "cpu"), "d19176de3b74")
+				od.Database.Revision = "de42569c03ba"
+				return plantest.V2Deployment("v2.2.3"), od
+			},
+			want: "prod@default:\n  REFUSED data-migration-blocked: the SQLite database is stamped de42569c03ba, a revision only development images wrote\n",
+		},
+		{
+			name: "jump from an unknown SQLite revision refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.Deployment("v0.7.1", "cpu"), "d19176de3b74")
+				od.Database.Revision = "ffffffffffff"
+				return plantest.V2Deployment("v2.2.3"), od
+			},
+			want: "prod@default:\n  REFUSED data-migration-blocked: the SQLite database is stamped ffffffffffff, a revision this catalog does not know\n",
+		},
+		{
+			name: "jump from a database that fails its probe (#1900) refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.Deployment("v0.6.0", "cpu"), "c45e397531d1")
+				od.Database.Tables["model_instances"] = without(od.Database.Tables["model_instances"], "resolved_path")
+				return plantest.V2Deployment("v2.2.3"), od
+			},
+			want: "prod@default:\n  REFUSED data-migration-blocked: the database is stamped c45e397531d1 but lacks model_instances.resolved_path\n",
+		},
+		{
+			name: "already migrated (done-file): a normal v2 start",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := plantest.V2Deployment("v2.2.3")
+				od := plantest.Running(t, d, "c4d7e8f9a0b1")
+				od.Database = plantest.PostgresDatabase(t, "c4d7e8f9a0b1")
+				od.Database.MigrationDone = true
+				return d, od
+			},
+			want: "prod@default:\n",
+		},
+		{
+			name: "an earlier jump left the switch on the container and no done-file: refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := plantest.V2Deployment("v2.2.3")
+				od := plantest.Running(t, d, "c4d7e8f9a0b1")
+				od.Container.Env = append(od.Container.Env, "GPUSTACK_DATA_MIGRATION=true")
+				od.Database = observe.Database{Status: observe.DBUnsupported, Engine: catalog.EngineEmbeddedPostgres, Reason: "not inspected"}
+				return d, od
+			},
+			want: "prod@default:\n  REFUSED failed-data-migration: an earlier v0.x → v2 data migration on this volume did not finish\n",
+		},
+		{
+			name: "an earlier jump left PostgreSQL at the v0.x head without the done-file: refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.Deployment("v0.7.1", "cpu"), "d19176de3b74")
+				od.Database = plantest.PostgresDatabase(t, "d19176de3b74")
+				return plantest.V2Deployment("v2.2.3"), od
+			},
+			want: "prod@default:\n  REFUSED failed-data-migration: an earlier v0.x → v2 data migration on this volume did not finish\n",
+		},
+		{
+			name: "v2 data to v0.x refused: restore the volume backup taken before the jump",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.V2Deployment("v2.2.3"), "c4d7e8f9a0b1")
+				od.Database = plantest.PostgresDatabase(t, "c4d7e8f9a0b1")
+				od.Database.MigrationDone = true
+				return plantest.Deployment("v0.7.1", "cpu"), od
+			},
+			want: "prod@default:\n  REFUSED era-change: the data volume holds GPUStack v2 data; v0.7.1-cpu is a v0.x release and cannot use it\n",
+		},
+		{
+			name: "v2 upgrade on the embedded PostgreSQL: pg-files backup, migrate, verify",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.V2Deployment("v2.1.2"), "8ad0f94c92e8")
+				od.Database = plantest.PostgresDatabase(t, "8ad0f94c92e8")
+				d := plantest.V2Deployment("v2.2.3")
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v223"}
+				return d, od
+			},
+			want: `prod@default:
+  back up database gpustack-prod-data (8ad0f94c92e8 -> ) {pg-files} [the database is behind the target release: /backups]
+  replace container gpustack-prod (v2.1.2 -> v2.2.3) [the version changes]
+  migrate database c4d7e8f9a0b1 (8ad0f94c92e8 -> c4d7e8f9a0b1) [the database is behind the target release]
+  verify gpustack-prod ( -> c4d7e8f9a0b1) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
+`,
+		},
+		{
+			name: "v2 upgrade with backup method pg-dump",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.V2Deployment("v2.2.2"), "c4d7e8f9a0b1")
+				od.Database = plantest.PostgresDatabase(t, "c4d7e8f9a0b1")
+				d := plantest.V2Deployment("v2.2.3")
+				d.Backup.Method = config.BackupPGDump
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v223"}
+				return d, od
+			},
+			want: `prod@default:
+  back up database gpustack-prod-data (c4d7e8f9a0b1 -> ) {pg-dump} [the image changes, so the database must be saved first: /backups]
+  replace container gpustack-prod (v2.2.2 -> v2.2.3) [the version changes]
+  verify gpustack-prod ( -> c4d7e8f9a0b1) [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
+`,
+		},
+		{
+			name: "v2 database ahead of the target refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.V2Deployment("v2.2.3"), "c4d7e8f9a0b1")
+				od.Database = plantest.PostgresDatabase(t, "c4d7e8f9a0b1")
+				return plantest.V2Deployment("v2.1.2"), od
+			},
+			want: "prod@default:\n  REFUSED database-ahead: the database is at revision c4d7e8f9a0b1, newer than v2.1.2 (head 8ad0f94c92e8)\n",
+		},
+		{
+			name: "v2 database stamped by a development image refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.V2Deployment("v2.1.0"), "53667f33f000")
+				od.Database = plantest.PostgresDatabase(t, "53667f33f000")
+				od.Database.Revision = "bc310a40a89b"
+				return plantest.V2Deployment("v2.2.3"), od
+			},
+			want: "prod@default:\n  REFUSED dev-revision: the database is stamped with bc310a40a89b, a revision that only ever existed on development images\n",
+		},
+		{
+			name: "v2 database created by v2.2.0rc1-rc3 lacks model_usage_details.completed (#5774) refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.V2Deployment("v2.2.1"), "b2c3d4e5f6a7")
+				od.Database = plantest.PostgresDatabase(t, "b2c3d4e5f6a7")
+				for _, table := range []string{"model_usage_details", "model_usage_details_archive"} {
+					od.Database.Tables[table] = without(od.Database.Tables[table], "completed")
+				}
+				return plantest.V2Deployment("v2.2.3"), od
+			},
+			want: "prod@default:\n  REFUSED probe-mismatch: the database is stamped b2c3d4e5f6a7 but lacks model_usage_details.completed, model_usage_details_archive.completed\n",
+		},
+		{
+			name: "external PostgreSQL: dump before the upgrade, migration without a revision gate",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				old := external(plantest.V2Deployment("v2.1.2"), config.SchemePostgreSQL)
+				od := plantest.Running(t, old, "8ad0f94c92e8")
+				od.Database = observe.Database{Status: observe.DBAbsent}
+				d := external(plantest.V2Deployment("v2.2.3"), config.SchemePostgreSQL)
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v223"}
+				return d, od
+			},
+			want: `prod@default:
+  back up database external postgresql database (8ad0f94c92e8 -> ) {external-dump} [the image changes, so the database must be saved first: /backups]
+  replace container gpustack-prod (v2.1.2 -> v2.2.3) [the version changes]
+  migrate database c4d7e8f9a0b1 (8ad0f94c92e8 -> c4d7e8f9a0b1) [the database is external: GPUStack migrates it at start, and gpustack-deploy cannot read its revision]
+  verify gpustack-prod [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
+  WARNING no embedded database is started: GPUStack uses the external postgresql database named by database_url
+`,
+		},
+		{
+			name: "external MySQL, backup acknowledged: no backup, loud warnings",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				old := external(plantest.V2Deployment("v2.1.2"), config.SchemeMySQL)
+				od := plantest.Running(t, old, "8ad0f94c92e8")
+				od.Database = observe.Database{Status: observe.DBAbsent}
+				d := external(plantest.V2Deployment("v2.2.3"), config.SchemeMySQL)
+				d.Backup.ExternalAcknowledged = true
+				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v223"}
+				return d, od
+			},
+			want: `prod@default:
+  replace container gpustack-prod (v2.1.2 -> v2.2.3) [the version changes]
+  migrate database c4d7e8f9a0b1 (8ad0f94c92e8 -> c4d7e8f9a0b1) [the database is external: GPUStack migrates it at start, and gpustack-deploy cannot read its revision]
+  verify gpustack-prod [a new container must prove it works]
+  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]
+  WARNING no embedded database is started: GPUStack uses the external mysql database named by database_url
+  WARNING MySQL can half-apply a migration
+  WARNING NO BACKUP: the external mysql database is not backed up before the image changes
+`,
+		},
+		{
+			name: "external database while the data volume holds SQLite data refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, plantest.Deployment("v0.7.1", "cpu"), "d19176de3b74")
+				return external(plantest.V2Deployment("v2.2.3"), config.SchemePostgreSQL), od
+			},
+			want: "prod@default:\n  REFUSED data-migration-blocked: the data volume holds a SQLite database, but database_url names an external one\n",
+		},
+		{
+			name: "external database migrated further than the target refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				od := plantest.Running(t, external(plantest.V2Deployment("v2.2.3"), config.SchemePostgreSQL), "c4d7e8f9a0b1")
+				od.Database = observe.Database{Status: observe.DBAbsent}
+				return external(plantest.V2Deployment("v2.1.2"), config.SchemePostgreSQL), od
+			},
+			want: "prod@default:\n  REFUSED database-ahead: the external database was migrated to c4d7e8f9a0b1 by the running release, newer than v2.1.2 (head 8ad0f94c92e8)\n",
 		},
 		{
 			name: "v2 fresh install",
@@ -301,7 +557,7 @@ func TestPlan(t *testing.T) {
 				return d, od
 			},
 			want: `prod@default:
-  back up database gpustack-prod-data (004c73a5c09e -> ) [the database is behind the target release: /backups]
+  back up database gpustack-prod-data (004c73a5c09e -> ) {sqlite} [the database is behind the target release: /backups]
   create container gpustack-prod ( -> v0.5.1-cpu) [the container was removed]
   migrate database e6bf9e067296 (004c73a5c09e -> e6bf9e067296) [the database is behind the target release]
   verify gpustack-prod ( -> e6bf9e067296) [a new container must prove it works]
@@ -351,6 +607,15 @@ func TestPlan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// external gives d an external database of the scheme.
+func external(d config.Deployment, scheme string) config.Deployment {
+	d.DatabaseURL = config.Value{S: scheme + "://gpustack:pw@db.example/gpustack", Sensitive: true}
+	d.DatabaseScheme = scheme
+	d.Backup.Method = ""
+	d.Backup.ToolImage = "postgres:17"
+	return d
 }
 
 func without(cols []string, drop ...string) []string {
@@ -463,7 +728,7 @@ func TestReplaceData(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `prod@default:
-  back up database gpustack-prod-data (c45e397531d1 -> ) [a fresh data volume was asked for (--replace): /backups]
+  back up database gpustack-prod-data (c45e397531d1 -> ) {sqlite} [a fresh data volume was asked for (--replace): /backups]
   remove container gpustack-prod [a fresh data volume was asked for (--replace)]
   delete volume gpustack-prod-data [a fresh data volume was asked for (--replace): 5 files, 80.0 KiB]
   create volume gpustack-prod-data [a fresh data volume was asked for (--replace)]

@@ -124,16 +124,6 @@ func refuseImageUnavailable(ref string) plan.Refusal {
 	}
 }
 
-func refuseEraChange(target string) plan.Refusal {
-	return plan.Refusal{
-		Code:    plan.RefuseEraChange,
-		Summary: fmt.Sprintf("moving SQLite-era data to %s (GPUStack v2) is a data migration this version does not perform yet", target),
-		Detail: "v2 keeps its data in an embedded PostgreSQL; started on a v0.x data volume without GPUSTACK_DATA_MIGRATION=true " +
-			"it comes up with an empty database, and a failed first migration is never retried (#3575).",
-		Remedy: "Stay on v0.7.1 for now, e.g. version = \"v0.7.1\".",
-	}
-}
-
 func refuseUnsupportedDatabase(target, reason string) plan.Refusal {
 	return plan.Refusal{
 		Code:    plan.RefuseUnsupportedDatabase,
@@ -150,4 +140,33 @@ func refuseUnstamped(tables int) plan.Refusal {
 		Detail:  "GPUStack stamps alembic_version when it creates the database; without it no release knows how to migrate it.",
 		Remedy:  "Restore a backup, or redeploy with a fresh data volume keeping the model cache.",
 	}
+}
+
+// onlyCompletedMissing reports whether all a probe misses is
+// model_usage_details(_archive).completed: the trace of a database created
+// by v2.2.0rc1–rc3, whose migration gained the column in place at rc4 (#5774).
+func onlyCompletedMissing(missing []catalog.Missing) bool {
+	for _, m := range missing {
+		if m.Column != "completed" || (m.Table != "model_usage_details" && m.Table != "model_usage_details_archive") {
+			return false
+		}
+	}
+	return len(missing) > 0
+}
+
+// refuseCompletedColumn is the probe refusal of #5774 with its known
+// repair: GPUStack ships no migration that adds the column (facts §5).
+func refuseCompletedColumn(rev catalog.Revision, missing []catalog.Missing, container string) plan.Refusal {
+	r := refuseProbe(rev, missing)
+	r.Detail = fmt.Sprintf("v2.2.0rc1 to rc3 created model_usage_details without the column completed; rc4 added it by editing the "+
+		"already-released migration 8bf38a6bb3b5, so a database created by an rc is stamped %s without it and no release adds it. "+
+		"GPUStack then fails every usage write (\"column \"completed\" of relation \"model_usage_details\" does not exist\", #5774, #5782, #5913): "+
+		"usage is not recorded and PostgreSQL's log grows without bound.", rev.ID)
+	var stmts []string
+	for _, m := range missing {
+		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS completed boolean NOT NULL DEFAULT false;", m.Table))
+	}
+	r.Remedy = fmt.Sprintf("Add the column, as GPUStack's maintainers advise (#5774): docker exec %s psql -h 127.0.0.1 -U root -d gpustack -c '%s' "+
+		"Then run plan again.", container, strings.Join(stmts, " "))
+	return r
 }

@@ -57,7 +57,7 @@ func planReplaceData(d config.Deployment, od *observe.Deployment, cat *catalog.C
 	db := od.Database
 	switch {
 	case b.databaseVerifiable():
-		b.add(plan.Action{Kind: plan.ActionBackupDatabase, Reason: plan.ReasonReplaceData, Subject: d.Data.Source(), From: db.Revision, Detail: d.Backup.Dir})
+		b.add(plan.Action{Kind: plan.ActionBackupDatabase, Reason: plan.ReasonReplaceData, Subject: d.Data.Source(), From: db.Revision, Detail: d.Backup.Dir, Method: b.backupMethod()})
 	case db.Status != observe.DBAbsent:
 		b.add(plan.Action{Kind: plan.ActionSafetyCopy, Reason: plan.ReasonReplaceData, Subject: d.Data.Source(), From: db.Revision, Detail: d.Backup.Dir})
 	}

@@ -79,3 +79,30 @@ func Database(tb testing.TB, rev string) observe.Database {
 func Absent(d config.Deployment) *observe.Deployment {
 	return &observe.Deployment{Name: d.Name, Host: d.Host, Database: observe.Database{Status: observe.DBAbsent}}
 }
+
+// V2Deployment is Deployment at a v2 version: no variant, the cache at
+// v2's own cache directory, backups of the embedded PostgreSQL as files.
+func V2Deployment(version string) config.Deployment {
+	d := Deployment(version, "")
+	d.Cache.Path = config.CachePathPostgres
+	d.Backup.Method = config.BackupPGFiles
+	return d
+}
+
+// PostgresDatabase is v2's embedded PostgreSQL stamped rev holding exactly
+// rev's probe, as observe reports it once it reads v2 databases.
+func PostgresDatabase(tb testing.TB, rev string) observe.Database {
+	tb.Helper()
+	db := Database(tb, rev)
+	db.Engine = catalog.EngineEmbeddedPostgres
+	return db
+}
+
+// JumpRows are the rows of the tables the v0.x → v2 migration copies, as
+// a small v0.7.1 server holds them.
+func JumpRows() map[string]int64 {
+	return map[string]int64{
+		"system_loads": 1440, "workers": 2, "users": 3, "api_keys": 4, "model_files": 5, "models": 5,
+		"model_instances": 6, "modelinstancemodelfilelink": 6, "model_usages": 120, "alembic_version": 1,
+	}
+}
