@@ -14,6 +14,8 @@ const (
 	logAlembic   = "alembic.runtime.migration"
 	logUvicorn   = "uvicorn.error"
 	logEmulator  = "gpustack.emulator"
+	logPrerun    = "gpustack.cmd.prerun"
+	logMigrate   = "gpustack.cmd.db_migration"
 	timeLayout   = "2006-01-02T15:04:05-07:00"
 	levelInfo    = "INFO"
 	levelError   = "ERROR"

@@ -35,7 +35,8 @@ type Release struct {
 var releasePattern = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)(?:rc(\d+))?$`)
 
 // ParseRelease accepts SQLite-era release names (0.1.0 … v0.7.1, rc tags
-// included) and "main" for the 2025-03 development image.
+// included), the v2 releases v2.0.0 … v2.2.3 (rc tags included) and "main"
+// for the 2025-03 development image.
 func ParseRelease(s string) (Release, error) {
 	if s == DevRelease {
 		// The emulated main image sits between v0.5.1 and v0.6.0rc1; its
@@ -53,8 +54,14 @@ func ParseRelease(s string) (Release, error) {
 		}
 	}
 	r := Release{Name: s, major: n[0], minor: n[1], patch: n[2], rc: n[3]}
+	if r.major == 2 {
+		if !strings.HasPrefix(s, "v") || r.atLeast(2, 2, 4) {
+			return Release{}, fmt.Errorf("release %q: not a v2 release the emulator knows (v2.0.0 … v2.2.3)", s)
+		}
+		return r, nil
+	}
 	if r.major != 0 || r.atLeast(0, 7, 2) {
-		return Release{}, fmt.Errorf("release %q: not in the SQLite era (0.1.0 … v0.7.1)", s)
+		return Release{}, fmt.Errorf("release %q: not in the SQLite era (0.1.0 … v0.7.1) nor v2 (v2.0.0 … v2.2.3)", s)
 	}
 	if r.patch == 0 && r.minor == 1 && r.rc == 1 {
 		return Release{}, fmt.Errorf("release %q: head a16a55af6f75 is not emulated", s)
@@ -82,9 +89,15 @@ func (r Release) Version() string {
 	return r.Name
 }
 
+// V2 reports a release of the PostgreSQL era (v2.0.0 on).
+func (r Release) V2() bool { return !r.Dev && r.major >= 2 }
+
 // Head is the Alembic head the release ships (facts §3.3). For the dev
 // image it is the id it stamps, c45e397531d1.
 func (r Release) Head() string {
+	if r.V2() {
+		return r.v2Head()
+	}
 	switch {
 	case r.Dev:
 		return "c45e397531d1"
@@ -126,11 +139,16 @@ type failureEra int
 const (
 	eraCritical failureEra = iota // 0.1.x–0.3.x: CRITICAL - <raw error>
 	eraError                      // v0.4.0–v0.6.x: ERROR - Error running server: <raw error>
-	eraWrapped                    // v0.7.0+: ... Database migration failed: <cause>
+	eraWrapped                    // v0.7.0–v2.1.0: ... Database migration failed: <cause>, exit 0
+	eraTraceback                  // v2.1.1+: traceback with RuntimeError: Database migration failed, exit 1
 )
 
 func (r Release) failureEra() failureEra {
 	switch {
+	case r.atLeast(2, 1, 1):
+		return eraTraceback
+	case r.V2():
+		return eraWrapped
 	case r.atLeast(0, 7, 0):
 		return eraWrapped
 	case r.atLeast(0, 4, 0):
@@ -143,20 +161,28 @@ func (r Release) failureEra() failureEra {
 // lastPatch maps minor-version tags (v0.5, v0.7) to the release they track.
 var lastPatch = map[string]string{
 	"v0.4": "v0.4.1", "v0.5": "v0.5.1", "v0.6": "v0.6.2", "v0.7": "v0.7.1",
+	"v2.0": "v2.0.3", "v2.1": "v2.1.2", "v2.2": "v2.2.3",
 }
 
 // ReleaseForTag maps an image tag to the release it carries: "v0.5.1-cpu" →
 // "v0.5.1", "0.3.0" → "0.3.0", "main-cpu" → "main", "v0.7-npu" → "v0.7.1".
 // Moving tags with no fixed release ("latest") are refused.
 func ReleaseForTag(tag string) (Release, error) {
-	name, _, _ := strings.Cut(tag, "-")
+	name, variant, hasVariant := strings.Cut(tag, "-")
 	if full, ok := lastPatch[name]; ok {
 		name = full
 	}
 	if name == "latest" {
 		return Release{}, fmt.Errorf("tag %q: a moving tag names no release", tag)
 	}
-	return ParseRelease(name)
+	rel, err := ParseRelease(name)
+	if err != nil {
+		return Release{}, err
+	}
+	if rel.V2() && hasVariant {
+		return Release{}, fmt.Errorf("tag %q: v2 images are unified, there is no %q variant", tag, variant)
+	}
+	return rel, nil
 }
 
 // identity is the release and commit an emulator process reports.
@@ -182,4 +208,38 @@ func identityFromEnv(getenv func(string) string) (identity, error) {
 		commit = commit[:7]
 	}
 	return identity{release: rel, commit: commit}, nil
+}
+
+// v2Head is the Alembic head of a v2 release (facts §3.3).
+func (r Release) v2Head() string {
+	switch {
+	case !r.atLeast(2, 0, 2):
+		return "e30134bd18dc"
+	case !r.atLeast(2, 1, 0):
+		return "2aed534bd7b2"
+	case !r.atLeast(2, 1, 1):
+		return "53667f33f000"
+	case !r.atLeast(2, 2, 0):
+		return "8ad0f94c92e8"
+	case r.minor == 2 && r.patch == 0 && r.rc == 1:
+		return "61929acb0676"
+	case !r.atLeast(2, 2, 2):
+		return "b2c3d4e5f6a7"
+	default:
+		return "c4d7e8f9a0b1"
+	}
+}
+
+// writesBootstrapVersion: the initial revision writes bootstrap_version on
+// fresh installs from v2.0.1 on.
+func (r Release) writesBootstrapVersion() bool { return r.atLeast(2, 0, 1) }
+
+// dataMigrationFlag is the env var that turns on the SQLite → PostgreSQL
+// migration: GPUSTACK_MIGRATION_DATA_DIR in v2.0.0, GPUSTACK_DATA_MIGRATION
+// from v2.0.1.
+func (r Release) dataMigrationFlag() string {
+	if r.atLeast(2, 0, 1) {
+		return "GPUSTACK_DATA_MIGRATION"
+	}
+	return "GPUSTACK_MIGRATION_DATA_DIR"
 }

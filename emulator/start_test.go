@@ -213,6 +213,7 @@ func TestReleaseForTag(t *testing.T) {
 	cases := map[string]string{
 		"v0.5.1-cpu": "v0.5.1", "0.3.0": "0.3.0", "main-cpu": "main", "main": "main",
 		"v0.6.0-cuda12.8": "v0.6.0", "v0.7-npu": "v0.7.1", "v0.7.0rc1": "v0.7.0rc1",
+		"v2.0.0": "v2.0.0", "v2.2.3": "v2.2.3", "v2.1": "v2.1.2", "v2.2.0rc2": "v2.2.0rc2",
 	}
 	for tag, want := range cases {
 		rel, err := ReleaseForTag(tag)
@@ -220,7 +221,7 @@ func TestReleaseForTag(t *testing.T) {
 			t.Errorf("%s: %v %v, want %s", tag, rel.Name, err, want)
 		}
 	}
-	for _, bad := range []string{"latest", "latest-cpu", "v2.0.0", "v0.7.2", "0.1.0rc1", "dev"} {
+	for _, bad := range []string{"latest", "latest-cpu", "v2.0.0-cpu", "v2.2.4", "2.0.0", "v1.0.0", "v0.7.2", "0.1.0rc1", "dev"} {
 		if _, err := ReleaseForTag(bad); err == nil {
 			t.Errorf("%s: no error", bad)
 		}
