@@ -105,7 +105,7 @@ func (b *builder) externalWarnings() {
 		b.warn("MySQL can half-apply a migration",
 			"MySQL DDL is not transactional: a failed upgrade can leave new columns without the revision stamp, and every later start fails with "+
 				"\"Duplicate column name\" (#3202). Check alembic_version and the tables of revision "+b.headOrUnknown()+" after every upgrade "+
-				"(`gpustack-deploy doctor` names what a failure logged); go back with the dump this plan takes, never by starting the old image.")
+				"(`gpustack-deploy doctor` names what a failure logged); "+b.wayBack())
 	}
 }
 
@@ -120,4 +120,12 @@ func (b *builder) externalBackup(reason plan.Reason) (plan.Action, bool) {
 	}
 	return plan.Action{Kind: plan.ActionBackupDatabase, Reason: reason, Subject: b.externalName(), From: b.expectedRevision(),
 		Detail: b.d.Backup.Dir, Method: plan.MethodExternalDump}, true
+}
+
+// wayBack says how an external database returns to its state before apply.
+func (b *builder) wayBack() string {
+	if b.d.Backup.ExternalAcknowledged || !b.d.Backup.BeforeUpgrade {
+		return "go back with your own backup of the database, never by starting the old image."
+	}
+	return "go back with the dump this plan takes, never by starting the old image."
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gpustack-deploy/gpustack-deploy/catalog"
 	"github.com/gpustack-deploy/gpustack-deploy/plan"
 )
 
@@ -71,6 +72,8 @@ func describeCurrent(s plan.State) string {
 		parts = append(parts, fmt.Sprintf("database at %s (%s)", s.Revision, s.Engine))
 	case s.Database == "absent":
 		parts = append(parts, "no database yet")
+	case strings.HasPrefix(s.Database, "external "):
+		parts = append(parts, s.Database)
 	case s.Database != "":
 		parts = append(parts, "database "+s.Database)
 	}
@@ -94,6 +97,9 @@ func describeTarget(d plan.Deployment) string {
 	} else {
 		s += ", database head unknown"
 	}
+	if t.Database != "" {
+		s += ", " + t.Database + " (no embedded database is started)"
+	}
 	return s
 }
 
@@ -102,13 +108,21 @@ func action(w io.Writer, a plan.Action) {
 	switch a.Kind {
 	case plan.ActionMigrate:
 		switch {
+		case a.Reason == plan.ReasonExternalDatabase && a.From == "":
+			fmt.Fprintf(w, " of the external database to %s, by GPUStack at start (its revision is not read)\n", a.Subject)
+		case a.Reason == plan.ReasonExternalDatabase:
+			fmt.Fprintf(w, " of the external database %s -> %s (%d revision%s expected from the running release, not read; run by GPUStack at start)\n",
+				a.From, a.To, len(a.Steps), plural(len(a.Steps)))
 		case a.From == "":
 			fmt.Fprintf(w, ": create the schema at %s, by GPUStack at first start\n", a.Subject)
 		default:
 			fmt.Fprintf(w, " %s -> %s (%d revision%s, run by GPUStack at start)\n", a.From, a.To, len(a.Steps), plural(len(a.Steps)))
 		}
 	case plan.ActionBackupDatabase:
-		fmt.Fprintf(w, " in volume %s at revision %s -> %s\n", a.Subject, a.From, a.Detail)
+		backupLine(w, a)
+	case plan.ActionMigrateData:
+		fmt.Fprintf(w, " in volume %s: SQLite %s -> PostgreSQL %s (%d revision%s; the rows are copied at %s, run by GPUStack at its first start)\n",
+			a.Subject, orNone(a.From), a.To, len(a.Steps), plural(len(a.Steps)), catalog.JumpRevision)
 	case plan.ActionSafetyCopy:
 		fmt.Fprintf(w, " of volume %s as found (revision %s, not verified) -> %s\n", a.Subject, orNone(a.From), a.Detail)
 	case plan.ActionCopyCache:
@@ -139,14 +153,50 @@ func action(w io.Writer, a plan.Action) {
 		}
 		fmt.Fprintf(w, "        because %s\n", reason)
 	}
+	if len(a.Rows) > 0 {
+		var total int64
+		parts := make([]string, len(a.Rows))
+		for i, r := range a.Rows {
+			total += r.Rows
+			parts[i] = fmt.Sprintf("%s %d", r.Table, r.Rows)
+		}
+		wrapIndent(w, "        copies ", strings.Repeat(" ", 10), fmt.Sprintf("%d rows: %s", total, strings.Join(parts, ", ")))
+	}
+	copyMark := func() { fmt.Fprintf(w, "        %-24s rows copied from SQLite into PostgreSQL\n", "--") }
+	if a.Kind == plan.ActionMigrateData && a.From == catalog.JumpRevision && len(a.Steps) > 0 {
+		copyMark()
+	}
 	for _, s := range a.Steps {
 		fmt.Fprintf(w, "        %-24s %s (first in %s)\n", s.Revision, s.Message, s.FirstTag)
+		if a.Kind == plan.ActionMigrateData && s.Revision == catalog.JumpRevision {
+			copyMark()
+		}
+	}
+}
+
+// backupLine says what a backup saves and how, by method.
+func backupLine(w io.Writer, a plan.Action) {
+	switch a.Method {
+	case plan.MethodVolume:
+		fmt.Fprintf(w, ": the whole volume %s, GPUStack stopped, at revision %s -> %s\n", a.Subject, orNone(a.From), a.Detail)
+	case plan.MethodPGFiles:
+		fmt.Fprintf(w, " in volume %s at revision %s (PostgreSQL files, GPUStack stopped) -> %s\n", a.Subject, a.From, a.Detail)
+	case plan.MethodPGDump:
+		fmt.Fprintf(w, " in volume %s at revision %s (pg_dump, GPUStack running) -> %s\n", a.Subject, a.From, a.Detail)
+	case plan.MethodExternalDump:
+		at := "revision not read"
+		if a.From != "" {
+			at = "expected at revision " + a.From
+		}
+		fmt.Fprintf(w, ": dump of the %s (%s) from a one-off container -> %s\n", a.Subject, at, a.Detail)
+	default:
+		fmt.Fprintf(w, " in volume %s at revision %s -> %s\n", a.Subject, a.From, a.Detail)
 	}
 }
 
 // detailShown are the kinds whose Detail is already part of their line.
 var detailShown = map[plan.ActionKind]bool{
-	plan.ActionBackupDatabase: true, plan.ActionSafetyCopy: true, plan.ActionRestoreDatabase: true,
+	plan.ActionBackupDatabase: true, plan.ActionSafetyCopy: true, plan.ActionRestoreDatabase: true, plan.ActionMigrateData: true,
 	plan.ActionCopyCache: true, plan.ActionRemoveOldCache: true, plan.ActionDeleteVolume: true,
 }
 
@@ -200,8 +250,10 @@ func Summary(p *plan.Plan) string {
 }
 
 // wrap writes text after prefix, folded at 100 columns.
-func wrap(w io.Writer, prefix, text string) {
-	indent := strings.Repeat(" ", 4)
+func wrap(w io.Writer, prefix, text string) { wrapIndent(w, prefix, strings.Repeat(" ", 4), text) }
+
+// wrapIndent is wrap with the indent of the continuation lines.
+func wrapIndent(w io.Writer, prefix, indent, text string) {
 	line := prefix
 	for _, word := range strings.Fields(text) {
 		if len(line)+len(word)+1 > 100 && strings.TrimSpace(line) != strings.TrimSpace(prefix) {

@@ -55,6 +55,55 @@ func planCases(t *testing.T) map[string]*plan.Plan {
 		ID: "20261128T061702.000Z-e6bf9e067296", Version: "v0.5.1-cpu", Revision: "e6bf9e067296",
 	}, catalog.Default())
 	cases["restore"] = &plan.Plan{FormatVersion: plan.FormatVersion, Deployments: []plan.Deployment{pd}, Observed: "sha256:restore"}
+
+	// The v0.x → v2 jump: whole-volume backup, migrate data, recreate.
+	od = plantest.Running(t, plantest.Deployment("v0.7.1", "cpu"), "d19176de3b74")
+	od.Database.Rows = plantest.JumpRows()
+	v2 := plantest.V2Deployment("v2.2.3")
+	v2.Args = nil
+	cases["jump"] = planOne(t, v2, od)
+
+	// A v2 upgrade on the embedded PostgreSQL.
+	od = plantest.Running(t, plantest.V2Deployment("v2.1.2"), "8ad0f94c92e8")
+	od.Database = plantest.PostgresDatabase(t, "8ad0f94c92e8")
+	od.Image = nil
+	cases["v2_upgrade"] = planOne(t, plantest.V2Deployment("v2.2.3"), od)
+
+	// #5774: the probe refusal with the repair.
+	od = plantest.Running(t, plantest.V2Deployment("v2.2.1"), "b2c3d4e5f6a7")
+	od.Database = plantest.PostgresDatabase(t, "b2c3d4e5f6a7")
+	for _, table := range []string{"model_usage_details", "model_usage_details_archive"} {
+		cols := od.Database.Tables[table]
+		od.Database.Tables[table] = cols[:0]
+		for _, c := range cols {
+			if c != "completed" {
+				od.Database.Tables[table] = append(od.Database.Tables[table], c)
+			}
+		}
+	}
+	cases["refused_completed_column"] = planOne(t, plantest.V2Deployment("v2.2.3"), od)
+
+	// An earlier jump that never finished.
+	od = plantest.Running(t, plantest.V2Deployment("v2.2.3"), "c4d7e8f9a0b1")
+	od.Container.Env = append(od.Container.Env, "GPUSTACK_DATA_MIGRATION=true")
+	od.Database = observe.Database{Status: observe.DBUnsupported, Engine: catalog.EngineEmbeddedPostgres, Reason: "not inspected"}
+	cases["refused_failed_jump"] = planOne(t, plantest.V2Deployment("v2.2.3"), od)
+
+	// External databases: a dump first, or none and a loud warning (MySQL).
+	ext := func(version, scheme string) config.Deployment {
+		d := plantest.V2Deployment(version)
+		d.DatabaseURL = config.Value{S: scheme + "://gpustack:" + "pw@db.example/gpustack", Sensitive: true}
+		d.DatabaseScheme, d.Backup.Method, d.Backup.ToolImage = scheme, "", "postgres:17"
+		return d
+	}
+	od = plantest.Running(t, ext("v2.1.2", config.SchemePostgreSQL), "8ad0f94c92e8")
+	od.Database = observe.Database{Status: observe.DBAbsent}
+	cases["external"] = planOne(t, ext("v2.2.3", config.SchemePostgreSQL), od)
+	od = plantest.Running(t, ext("v2.1.2", config.SchemeMySQL), "8ad0f94c92e8")
+	od.Database = observe.Database{Status: observe.DBAbsent}
+	acknowledged := ext("v2.2.3", config.SchemeMySQL)
+	acknowledged.Backup.ExternalAcknowledged, acknowledged.Backup.ToolImage = true, ""
+	cases["external_acknowledged"] = planOne(t, acknowledged, od)
 	return cases
 }
 
@@ -179,5 +228,26 @@ func TestJSON(t *testing.T) {
 				t.Errorf("the plan does not survive a round trip through JSON\n got %+v\nwant %+v", back, *p)
 			}
 		})
+	}
+}
+
+// TestDatabaseURLNeverRendered: the plan of an external database shows
+// its scheme, never its URL, in text or JSON.
+func TestDatabaseURLNeverRendered(t *testing.T) {
+	cases := planCases(t)
+	for _, name := range []string{"external", "external_acknowledged"} {
+		var text, js bytes.Buffer
+		Plan(&text, cases[name])
+		if err := JSON(&js, cases[name]); err != nil {
+			t.Fatal(err)
+		}
+		for _, out := range []string{text.String(), js.String()} {
+			if bytes.Contains([]byte(out), []byte("db.example")) || bytes.Contains([]byte(out), []byte("pw@")) {
+				t.Errorf("%s: the URL is rendered:\n%s", name, out)
+			}
+		}
+		if !bytes.Contains(text.Bytes(), []byte("no embedded database is started")) {
+			t.Errorf("%s: the plan must say no embedded database is started:\n%s", name, text.String())
+		}
 	}
 }
