@@ -56,7 +56,7 @@ func PlanRestore(d config.Deployment, od *observe.Deployment, src RestoreSource,
 	}
 	b.add(container)
 	if b.t.head != "" && b.t.head != src.Revision {
-		b.od = restoredView(od, src)
+		b.od = restoredView(od, src, b.t.engine)
 		b.planMigration()
 	}
 	b.add(plan.Action{Kind: plan.ActionVerify, Reason: plan.ReasonContainerChanges, Subject: d.ContainerName, To: b.t.head})
@@ -98,9 +98,10 @@ func (b *builder) checkRestoreTarget(src RestoreSource) {
 }
 
 // restoredView is the observation as it will be once the backup is in the
-// volume, so that the migration the restored version runs is planned.
-func restoredView(od *observe.Deployment, src RestoreSource) *observe.Deployment {
+// volume, so that the migration the restored version runs is planned. The
+// database is of the era of the version the backup was taken at.
+func restoredView(od *observe.Deployment, src RestoreSource, engine catalog.Engine) *observe.Deployment {
 	v := *od
-	v.Database = observe.Database{Status: observe.DBRead, Engine: catalog.EngineSQLite, Revision: src.Revision}
+	v.Database = observe.Database{Status: observe.DBRead, Engine: engine, Revision: src.Revision}
 	return &v
 }
