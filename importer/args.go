@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
 
 // word is one element of args or one env value: a literal, or a sensitive
@@ -23,6 +24,12 @@ const (
 	envDataDir  = "GPUSTACK_DATA_DIR"
 	envCacheDir = "GPUSTACK_CACHE_DIR"
 	envPort     = "GPUSTACK_PORT"
+	// database_url holds the URL; gpustack-deploy sets the data-migration
+	// switches itself (spec.EnvDatabaseURL, spec.EnvDataMigration,
+	// spec.EnvMigrationDataDir).
+	envDatabaseURL      = spec.EnvDatabaseURL
+	envDataMigration    = spec.EnvDataMigration
+	envMigrationDataDir = spec.EnvMigrationDataDir
 )
 
 var variableRe = regexp.MustCompile(`[^a-zA-Z0-9_-]+`)
@@ -78,6 +85,14 @@ func (d *describer) args() {
 			} else {
 				d.cacheDir, d.cacheFlag = cleanPath(value), true
 			}
+		case flag == "--database-url" && hasValue:
+			// config takes the URL from database_url only.
+			source := "argument " + flag
+			if !hasInline {
+				source, i = "argument after "+flag, i+1
+			}
+			d.draft.databaseURL = d.secret(variable, value, source)
+			d.unexpressed("%s is written as database_url, which gpustack-deploy passes as env %s; the container is replaced to move it", flag, envDatabaseURL)
 		case secret && hasValue && hasInline:
 			name := d.secret(variable, value, "argument "+flag)
 			d.draft.args = append(d.draft.args, word{prefix: flag + "=", variable: name})
@@ -122,6 +137,10 @@ func (d *describer) env() {
 			if !d.cacheFlag {
 				d.cacheDir, d.cacheFlag = cleanPath(value), true
 			}
+		case name == envDatabaseURL:
+			d.draft.databaseURL = d.secret("database_url", value, "env "+name)
+		case name == envDataMigration || name == envMigrationDataDir:
+			d.unexpressed("env %s is set by gpustack-deploy only for the one start of a planned v0.x → v2 data migration; the file leaves it out", name)
 		case config.IsSecretEnv(name):
 			d.draft.env[name] = word{variable: d.secret(name, value, "env "+name)}
 		case name == envPort && d.draft.containerPort != 0 && value != strconv.Itoa(d.draft.containerPort):

@@ -30,10 +30,13 @@ type draft struct {
 	privileged              bool
 	shm                     int64
 	devices                 []config.Device
-	data                    volumeDecl
-	cache                   *volumeDecl
-	mounts                  []mountDecl
-	noCache                 string // why no cache volume is declared
+	// databaseURL is the variable holding --database-url or
+	// GPUSTACK_DATABASE_URL, written as database_url.
+	databaseURL string
+	data        volumeDecl
+	cache       *volumeDecl
+	mounts      []mountDecl
+	noCache     string // why no cache volume is declared
 }
 
 var identRe = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]*$`)
@@ -94,6 +97,9 @@ func (dr *draft) render(res *Result) []byte {
 			items = append(items, hclwrite.ObjectAttrTokens{Name: keyTokens(k), Value: dr.env[k].tokens()})
 		}
 		b.SetAttributeRaw("env", hclwrite.TokensForObject(items))
+	}
+	if dr.databaseURL != "" {
+		b.SetAttributeRaw("database_url", word{variable: dr.databaseURL}.tokens())
 	}
 	if len(dr.labels) > 0 {
 		var items []hclwrite.ObjectAttrTokens
