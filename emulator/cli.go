@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -81,6 +82,9 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	if *dataDir == "" {
 		*dataDir = DefaultDataDir
 	}
+	if usePostgres(*dataDir, getenv) {
+		return runEmulatorPG(ctx, args[0], fs.Args(), *dataDir, counts, stdout, stderr)
+	}
 	// The zero Release keeps whatever journal mode the file already has.
 	db, err := openDB(*dataDir, Release{}, true)
 	if err != nil {
@@ -124,7 +128,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 // runSQL executes one statement; queries return their rows as objects.
 func runSQL(ctx context.Context, db *sql.DB, stmt string) (any, error) {
 	head := strings.ToUpper(strings.Fields(stmt + " x")[0])
-	if head != "SELECT" && head != "PRAGMA" && head != "WITH" {
+	if head != "SELECT" && head != "PRAGMA" && head != "WITH" && head != "SHOW" && head != "TABLE" && head != "VALUES" {
 		res, err := db.ExecContext(ctx, stmt)
 		if err != nil {
 			return nil, err
@@ -175,4 +179,59 @@ func printJSON(stdout, stderr io.Writer, v any) int {
 	}
 	fmt.Fprintln(stdout, string(b))
 	return 0
+}
+
+// usePostgres: the subcommands read the embedded PostgreSQL in v2 images,
+// or, without a release in the environment, when one runs on the data dir.
+func usePostgres(dataDir string, getenv func(string) string) bool {
+	if name := getenv(EnvRelease); name != "" {
+		rel, err := ParseRelease(name)
+		return err == nil && rel.V2()
+	}
+	_, err := pgPortOf(dataDir)
+	return err == nil
+}
+
+// runEmulatorPG is runEmulator against the running embedded PostgreSQL,
+// as root over 127.0.0.1; the output is the same as in the SQLite era.
+func runEmulatorPG(ctx context.Context, cmd string, args []string, dataDir string, counts seedCounts, stdout, stderr io.Writer) int {
+	port, err := pgPortOf(dataDir)
+	if err != nil {
+		return fail(stderr, cmd, err)
+	}
+	db, err := sql.Open("postgres", pgDSN(port, pgDatabase))
+	if err != nil {
+		return fail(stderr, cmd, err)
+	}
+	defer db.Close()
+	switch cmd {
+	case "rows":
+		counts, err := pgRowCounts(ctx, db)
+		if err != nil {
+			return fail(stderr, "rows", err)
+		}
+		return printJSON(stdout, stderr, counts)
+	case "seed":
+		if err := pgSeed(ctx, db, counts); err != nil {
+			return fail(stderr, "seed", err)
+		}
+		counts, err := pgRowCounts(ctx, db)
+		if err != nil {
+			return fail(stderr, "seed", err)
+		}
+		return printJSON(stdout, stderr, counts)
+	case "sql":
+		if len(args) != 1 {
+			fmt.Fprintln(stderr, "usage: gpustack emulator sql [--data-dir DIR] STATEMENT")
+			return 2
+		}
+		out, err := runSQL(ctx, db, args[0])
+		if err != nil {
+			return fail(stderr, "sql", errors.New(pyPGError(err)))
+		}
+		return printJSON(stdout, stderr, out)
+	default:
+		fmt.Fprintf(stderr, "gpustack emulator: unknown subcommand %q\n", cmd)
+		return 2
+	}
 }

@@ -20,6 +20,10 @@ type startOptions struct {
 	bootstrapPassword string
 	token             string
 	disableWorker     bool
+	// v2
+	logDir      string
+	dbPort      int
+	databaseURL string
 }
 
 // usageError is argparse's complaint; the process exits 2.
@@ -31,6 +35,7 @@ var (
 	valueFlags = map[string]string{
 		"--data-dir": "data-dir", "--cache-dir": "cache-dir", "--port": "port",
 		"--bootstrap-password": "bootstrap-password", "--token": "token", "-t": "token",
+		"--log-dir": "log-dir", "--database-port": "database-port", "--database-url": "database-url",
 	}
 	boolFlags = map[string]string{
 		"--debug": "debug", "-d": "debug", "--disable-worker": "disable-worker",
@@ -94,6 +99,19 @@ func parseStartFlags(args []string, getenv func(string) string, rel Release) (st
 		bootstrapPassword: get("bootstrap-password"),
 		token:             get("token"),
 		port:              80,
+		logDir:            get("log-dir"),
+		databaseURL:       get("database-url"),
+		dbPort:            DefaultDBPort,
+	}
+	if opts.logDir == "" {
+		opts.logDir = filepath.Join(opts.dataDirOrDefault(), "log")
+	}
+	if p := get("database-port"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return startOptions{}, &usageError{fmt.Sprintf("argument --database-port: invalid int value: '%s'", p)}
+		}
+		opts.dbPort = n
 	}
 	if opts.dataDir == "" {
 		opts.dataDir = DefaultDataDir
@@ -111,6 +129,13 @@ func parseStartFlags(args []string, getenv func(string) string, rel Release) (st
 	return opts, nil
 }
 
+func (o startOptions) dataDirOrDefault() string {
+	if o.dataDir == "" {
+		return DefaultDataDir
+	}
+	return o.dataDir
+}
+
 func envBool(v string) bool {
 	v = strings.ToLower(v)
 	return v == "true" || v == "1"
@@ -123,12 +148,22 @@ type faults struct {
 	healthFail    bool
 	exitAfter     time.Duration
 	devRevision   string
+	// v2
+	failDataMigration string // "copy" or "after-done"
+	gap5774           bool
 }
 
 func faultsFromEnv(getenv func(string) string) (faults, error) {
 	f := faults{
-		failMigration: getenv(EnvFailMigration),
-		devRevision:   getenv(EnvDevRevision),
+		failMigration:     getenv(EnvFailMigration),
+		devRevision:       getenv(EnvDevRevision),
+		failDataMigration: getenv(EnvFailDataMigration),
+		gap5774:           envBool(getenv(EnvV2Gap5774)),
+	}
+	switch f.failDataMigration {
+	case "", "copy", "after-done":
+	default:
+		return f, fmt.Errorf("%s=%q: want copy or after-done", EnvFailDataMigration, f.failDataMigration)
 	}
 	switch h := getenv(EnvHealth); h {
 	case "", "ok":
@@ -146,7 +181,7 @@ func faultsFromEnv(getenv func(string) string) (faults, error) {
 			*dst = d
 		}
 	}
-	if f.failMigration != "" && f.failMigration != "any" && revisionIndex(f.failMigration) < 0 {
+	if f.failMigration != "" && f.failMigration != "any" && revisionIndex(f.failMigration) < 0 && pgIndexIn(pgChain, f.failMigration) < 0 {
 		return f, fmt.Errorf("%s=%q: not a revision of the chain", EnvFailMigration, f.failMigration)
 	}
 	return f, nil

@@ -69,7 +69,7 @@ func (s *server) serve(ctx context.Context) int {
 	ln, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", s.opts.port))
 	if err != nil {
 		s.log.log(logUvicorn, levelError, "[Errno 98] error while attempting to bind on address ('0.0.0.0', %d): address already in use", s.opts.port)
-		s.db.Close()
+		s.abort()
 		return 1
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -81,6 +81,9 @@ func (s *server) serve(ctx context.Context) int {
 	s.log.log(logUvicorn, levelInfo, "Uvicorn running on http://0.0.0.0:%d (Press CTRL+C to quit)", port)
 	if s.listening != nil {
 		s.listening <- ln.Addr().String()
+	}
+	if s.flushColumnGap {
+		go s.flushUsage(ctx)
 	}
 
 	var crash <-chan time.Time
@@ -95,7 +98,7 @@ func (s *server) serve(ctx context.Context) int {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		hs.Shutdown(shutdownCtx)
-		if err := closeDB(s.db); err != nil {
+		if err := s.close(); err != nil {
 			s.log.log(logEmulator, levelError, "%v", err)
 			return 1
 		}
@@ -104,13 +107,13 @@ func (s *server) serve(ctx context.Context) int {
 	case <-crash:
 		s.log.log(logEmulator, levelError, "Emulated crash %s after start-up.", s.faults.exitAfter)
 		hs.Close()
-		s.db.Close()
+		s.abort()
 		return 1
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
 			s.log.log(logUvicorn, levelError, "%v", err)
 		}
-		s.db.Close()
+		s.abort()
 		return 1
 	}
 }

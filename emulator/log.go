@@ -16,6 +16,7 @@ const (
 	logEmulator  = "gpustack.emulator"
 	logPrerun    = "gpustack.cmd.prerun"
 	logMigrate   = "gpustack.cmd.db_migration"
+	logUsage     = "gpustack.server.usage_buffer"
 	timeLayout   = "2006-01-02T15:04:05-07:00"
 	levelInfo    = "INFO"
 	levelError   = "ERROR"
@@ -40,4 +41,11 @@ func (l *logger) log(name, level, format string, args ...any) {
 	defer l.mu.Unlock()
 	ts := l.now().UTC().Format(timeLayout)
 	fmt.Fprintf(l.w, "%s - %s - %s - %s\n", ts, name, level, fmt.Sprintf(format, args...))
+}
+
+// raw writes text as it is, for multi-line output such as a traceback.
+func (l *logger) raw(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format, args...)
 }

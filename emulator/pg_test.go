@@ -7,8 +7,8 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -141,7 +141,7 @@ func TestPGChain(t *testing.T) {
 	}
 	for _, c := range []struct {
 		table, col string
-		want      bool
+		want       bool
 	}{
 		{"principals", "name", true}, {"principals", "username", false}, {"users", "", false},
 		{"model_usage_details", "completed", true}, {"model_route_targets", "overridden_model_name", true},

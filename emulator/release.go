@@ -16,6 +16,9 @@ const (
 	EnvFailMigration = "GPUSTACK_EMULATOR_FAIL_MIGRATION"
 	EnvHealth        = "GPUSTACK_EMULATOR_HEALTH"
 	EnvExitAfter     = "GPUSTACK_EMULATOR_EXIT_AFTER"
+	// v2 only.
+	EnvFailDataMigration = "GPUSTACK_EMULATOR_FAIL_DATA_MIGRATION"
+	EnvV2Gap5774         = "GPUSTACK_EMULATOR_V2_GAP_5774"
 )
 
 // DefaultGitCommit is reported when GPUSTACK_EMULATOR_GIT_COMMIT is unset.
@@ -137,10 +140,10 @@ func (r Release) logsVersionAtStart() bool { return r.atLeast(0, 7, 0) }
 type failureEra int
 
 const (
-	eraCritical failureEra = iota // 0.1.x–0.3.x: CRITICAL - <raw error>
-	eraError                      // v0.4.0–v0.6.x: ERROR - Error running server: <raw error>
-	eraWrapped                    // v0.7.0–v2.1.0: ... Database migration failed: <cause>, exit 0
-	eraTraceback                  // v2.1.1+: traceback with RuntimeError: Database migration failed, exit 1
+	eraCritical  failureEra = iota // 0.1.x–0.3.x: CRITICAL - <raw error>
+	eraError                       // v0.4.0–v0.6.x: ERROR - Error running server: <raw error>
+	eraWrapped                     // v0.7.0–v2.1.0: ... Database migration failed: <cause>, exit 0
+	eraTraceback                   // v2.1.1+: traceback with RuntimeError: Database migration failed, exit 1
 )
 
 func (r Release) failureEra() failureEra {

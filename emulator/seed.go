@@ -215,3 +215,79 @@ func rowCounts(ctx context.Context, db *sql.DB) (map[string]int64, error) {
 	}
 	return counts, nil
 }
+
+// pgRowCounts counts the rows of every table of the public schema.
+func pgRowCounts(ctx context.Context, db *sql.DB) (map[string]int64, error) {
+	tables, err := pgTables(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int64, len(tables))
+	for _, t := range tables {
+		var n int64
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %q", t)).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count %s: %w", t, err)
+		}
+		counts[t] = n
+	}
+	return counts, nil
+}
+
+// pgSeed is seed on the v2 schema: users are rows of users, or USER
+// principals from 7c5e3f9a2d18 on; models get a cluster when none exists.
+func pgSeed(ctx context.Context, db *sql.DB, c seedCounts) error {
+	var base int
+	q := `SELECT greatest(coalesce((SELECT max(id) FROM models), 0), coalesce((SELECT max(id) FROM model_instances), 0),
+	coalesce((SELECT max(id) FROM %s), 0)) + 1`
+	principals, err := pgHasTable(ctx, db, "principals")
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	users, userName := "users", "username"
+	if principals {
+		users, userName = "principals", "name"
+	}
+	if err := db.QueryRowContext(ctx, fmt.Sprintf(q, users)).Scan(&base); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	for i := 0; i < c.users; i++ {
+		n := base + i
+		over := map[string]any{userName: fmt.Sprintf("seed-user-%d", n), "hashed_password": "", "require_password_change": false}
+		if principals {
+			over = map[string]any{userName: fmt.Sprintf("seed-user-%d", n), "kind": "USER"}
+		}
+		if _, err := pgInsertRow(ctx, db, users, n, over); err != nil {
+			return fmt.Errorf("seed users: %w", err)
+		}
+	}
+	type model struct {
+		id   int64
+		name string
+	}
+	var models []model
+	for i := 0; i < c.models; i++ {
+		name := fmt.Sprintf("seed-model-%d", base+i)
+		id, err := pgInsertRow(ctx, db, "models", base+i, map[string]any{"name": name, "replicas": 1, "ready_replicas": 0})
+		if err != nil {
+			return fmt.Errorf("seed models: %w", err)
+		}
+		models = append(models, model{id, name})
+	}
+	if c.instances > 0 && len(models) == 0 {
+		var m model
+		if err := db.QueryRowContext(ctx, "SELECT id, name FROM models ORDER BY id LIMIT 1").Scan(&m.id, &m.name); err != nil {
+			return fmt.Errorf("seed model_instances: need a model: %w", err)
+		}
+		models = append(models, m)
+	}
+	for i := 0; i < c.instances; i++ {
+		n := base + i
+		m := models[i%len(models)]
+		if _, err := pgInsertRow(ctx, db, "model_instances", n, map[string]any{
+			"name": fmt.Sprintf("seed-instance-%d", n), "model_id": m.id, "model_name": m.name,
+		}); err != nil {
+			return fmt.Errorf("seed model_instances: %w", err)
+		}
+	}
+	return nil
+}

@@ -27,6 +27,34 @@ type server struct {
 	startedAt  time.Time
 	// listening, if set, receives the bound address once the port is open.
 	listening chan<- string
+	// v2: the embedded PostgreSQL, stopped after the database is closed.
+	pg *postgres
+	// flushColumnGap: the release's code writes model_usage_details.completed
+	// but the table lacks it (#5774); every usage flush fails.
+	flushColumnGap bool
+}
+
+// close closes the database as a clean shutdown does: SQLite checkpoints
+// its WAL; the embedded PostgreSQL is shut down with pg_ctl stop -m fast.
+func (s *server) close() error {
+	if s.pg == nil {
+		return closeDB(s.db)
+	}
+	err := s.db.Close()
+	if perr := s.pg.stop(); err == nil {
+		err = perr
+	}
+	return err
+}
+
+// abort closes after a crash: SQLite's WAL is left as it is; the embedded
+// PostgreSQL is still shut down cleanly, as s6 does when the container ends.
+func (s *server) abort() {
+	if s.pg == nil {
+		s.db.Close()
+		return
+	}
+	s.close()
 }
 
 // startError is a start-up failure the real server logs and swallows.
@@ -58,6 +86,9 @@ func runStart(ctx context.Context, id identity, args []string, getenv func(strin
 		return 2
 	}
 	lg := newLogger(stdout)
+	if id.release.V2() {
+		return runStartV2(ctx, id, opts, f, lg, getenv, stderr)
+	}
 	if id.release.logsVersionAtStart() {
 		lg.log(logStart, levelInfo, "GPUStack version: %s (%s)", id.release.Version(), id.commit)
 	}
@@ -70,26 +101,40 @@ func runStart(ctx context.Context, id identity, args []string, getenv func(strin
 	}
 	s, err := boot(ctx, id, opts, f, lg)
 	if err != nil {
-		reportFailure(lg, id.release, err)
-		return 0
+		return reportFailure(lg, id.release, err)
 	}
 	return s.serve(ctx)
 }
 
-// reportFailure logs a failed start in the release's era (facts §3.1).
-func reportFailure(lg *logger, rel Release, err error) {
+// reportFailure logs a failed start in the release's era (facts §3.1) and
+// returns the process exit code: 0 (the error is swallowed) before v2.1.1,
+// 1 from v2.1.1.
+func reportFailure(lg *logger, rel Release, err error) int {
 	msg := err.Error()
 	var se *startError
-	if errors.As(err, &se) && se.migration && rel.failureEra() == eraWrapped {
+	era := rel.failureEra()
+	if errors.As(err, &se) && se.migration && (era == eraWrapped || era == eraTraceback) {
 		msg = "Database migration failed: " + se.cause
 	}
-	switch rel.failureEra() {
+	switch era {
 	case eraCritical:
 		lg.log(logStart, levelCrit, "%s", msg)
+	case eraTraceback:
+		lg.log(logStart, levelError, "%s", msg)
+		lg.raw("Traceback (most recent call last):\n"+
+			"  File \"/usr/local/lib/python3.11/dist-packages/gpustack/cmd/start.py\", line 600, in run\n"+
+			"    asyncio.run(server.start())\n"+
+			"  File \"/usr/local/lib/python3.11/dist-packages/gpustack/server/server.py\", line 120, in start\n"+
+			"    self._run_migrations()\n"+
+			"  File \"/usr/local/lib/python3.11/dist-packages/gpustack/server/server.py\", line 190, in _run_migrations\n"+
+			"    raise RuntimeError(f\"Database migration failed: {e}\") from e\n"+
+			"RuntimeError: %s\n", msg)
+		return 1
 	default:
 		lg.log(logStart, levelError, "Error running server: %s", msg)
 		lg.log(logStart, levelInfo, "Server has shut down.")
 	}
+	return 0
 }
 
 // boot runs the start-up sequence up to the point where uvicorn would start.
