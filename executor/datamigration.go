@@ -9,19 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gpustack-deploy/gpustack-deploy/catalog"
 	"github.com/gpustack-deploy/gpustack-deploy/engine"
 	"github.com/gpustack-deploy/gpustack-deploy/observe"
 	"github.com/gpustack-deploy/gpustack-deploy/plan"
 	"github.com/gpustack-deploy/gpustack-deploy/schema"
 	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
-
-// MigratedTables are the tables `gpustack migrate` copies from a v0.x
-// SQLite database into v2's PostgreSQL (facts §3.1, gpustack/cmd/db_migration.py).
-var MigratedTables = []string{
-	"system_loads", "workers", "users", "api_keys", "model_files", "models",
-	"model_instances", "modelinstancemodelfilelink", "model_usages",
-}
 
 // ollamaTables hold rows whose source can be OLLAMA_LIBRARY: v2's revision
 // 2aed534bd7b2 deletes those rows after the copy.
@@ -109,7 +103,7 @@ func countForJump(path string) (expectedRows, error) {
 		return expectedRows{}, err
 	}
 	want := expectedRows{before: map[string]int64{}, least: map[string]int64{}}
-	for _, t := range MigratedTables {
+	for _, t := range catalog.MigratedTables() {
 		if _, ok := snap.Tables[t]; !ok {
 			continue
 		}
