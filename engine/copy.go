@@ -117,6 +117,11 @@ func ExtractTree(tr *tar.Reader, root, dst string) error {
 				return fmt.Errorf("create %s: %w", target, err)
 			}
 		case tar.TypeReg:
+			if sparse(hdr) {
+				// Its holes read back as zeros: a few bytes of stream can
+				// announce a file of any size. Docker never writes them.
+				return fmt.Errorf("archive entry %q is a sparse file; a data directory copy holds none", hdr.Name)
+			}
 			if err := writeEntry(tr, target, hdr); err != nil {
 				return err
 			}
@@ -130,6 +135,17 @@ func ExtractTree(tr *tar.Reader, root, dst string) error {
 			// Devices, fifos and the like have no place in a data volume copy.
 		}
 	}
+}
+
+// sparse reports whether a regular entry is a PAX sparse file (GNU's
+// formats 0.0, 0.1 and 1.0 all mark it with GNU.sparse.* records).
+func sparse(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 func relativeEntry(name, root string) (string, error) {
