@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gpustack-deploy/gpustack-deploy/catalog"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
 	"github.com/gpustack-deploy/gpustack-deploy/observe"
 )
 
@@ -74,7 +75,7 @@ func (b *builder) checkDatabase() {
 	}
 	if missing := rev.Probe().Check(db.Tables); len(missing) > 0 {
 		if postgres && onlyCompletedMissing(missing) {
-			b.refuse(refuseCompletedColumn(rev, missing, b.d.ContainerName))
+			b.refuse(refuseCompletedColumn(rev, missing, b.d.ContainerName, databasePort(b.d)))
 		} else {
 			b.refuse(refuseProbe(rev, missing))
 		}
@@ -179,4 +180,18 @@ func (b *builder) headOrUnknown() string {
 		return "unknown"
 	}
 	return b.t.head
+}
+
+// databasePort is the embedded PostgreSQL's port when the file moves it
+// from 5432 (--database-port or GPUSTACK_DATABASE_PORT); "" otherwise.
+func databasePort(d config.Deployment) string {
+	for i, a := range d.Args {
+		if v, ok := strings.CutPrefix(a.S, "--database-port="); ok {
+			return v
+		}
+		if a.S == "--database-port" && i+1 < len(d.Args) {
+			return d.Args[i+1].S
+		}
+	}
+	return d.Env["GPUSTACK_DATABASE_PORT"].S
 }

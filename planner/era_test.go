@@ -155,8 +155,17 @@ func TestCompletedColumnRemedy(t *testing.T) {
 			t.Errorf("%s: detail %q should name the issue", rev, r[0].Detail)
 		}
 	}
+	// A moved embedded PostgreSQL is reached on its port.
+	od := plantest.Running(t, plantest.V2Deployment("v2.2.1"), "b2c3d4e5f6a7")
+	od.Database = plantest.PostgresDatabase(t, "b2c3d4e5f6a7")
+	od.Database.Tables["model_usage_details"] = without(od.Database.Tables["model_usage_details"], "completed")
+	moved := plantest.V2Deployment("v2.2.3")
+	moved.Args = []config.Value{{S: "--database-port=5433"}}
+	if r := planOne(t, moved, od).Deployments[0].Refusals; len(r) != 1 || !strings.Contains(r[0].Remedy, "psql -h 127.0.0.1 -p 5433 -U root") {
+		t.Errorf("the remedy must use --database-port: %+v", r)
+	}
 	// Anything else missing keeps the generic remedy.
-	od := plantest.Running(t, plantest.V2Deployment("v2.2.2"), "c4d7e8f9a0b1")
+	od = plantest.Running(t, plantest.V2Deployment("v2.2.2"), "c4d7e8f9a0b1")
 	od.Database = plantest.PostgresDatabase(t, "c4d7e8f9a0b1")
 	delete(od.Database.Tables, "metered_usage")
 	r := planOne(t, plantest.V2Deployment("v2.2.3"), od).Deployments[0].Refusals

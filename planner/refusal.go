@@ -156,7 +156,7 @@ func onlyCompletedMissing(missing []catalog.Missing) bool {
 
 // refuseCompletedColumn is the probe refusal of #5774 with its known
 // repair: GPUStack ships no migration that adds the column (facts §5).
-func refuseCompletedColumn(rev catalog.Revision, missing []catalog.Missing, container string) plan.Refusal {
+func refuseCompletedColumn(rev catalog.Revision, missing []catalog.Missing, container, port string) plan.Refusal {
 	r := refuseProbe(rev, missing)
 	r.Detail = fmt.Sprintf("v2.2.0rc1 to rc3 created model_usage_details without the column completed; rc4 added it by editing the "+
 		"already-released migration 8bf38a6bb3b5, so a database created by an rc is stamped %s without it and no release adds it. "+
@@ -166,7 +166,11 @@ func refuseCompletedColumn(rev catalog.Revision, missing []catalog.Missing, cont
 	for _, m := range missing {
 		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS completed boolean NOT NULL DEFAULT false;", m.Table))
 	}
-	r.Remedy = fmt.Sprintf("Add the column, as GPUStack's maintainers advise (#5774): docker exec %s psql -h 127.0.0.1 -U root -d gpustack -c '%s' "+
-		"Then run plan again.", container, strings.Join(stmts, " "))
+	portFlag := ""
+	if port != "" {
+		portFlag = " -p " + port
+	}
+	r.Remedy = fmt.Sprintf("Add the column, as GPUStack's maintainers advise (#5774), while the container runs: docker exec %s psql -h 127.0.0.1%s -U root -d gpustack -c '%s' "+
+		"Then run plan again.", container, portFlag, strings.Join(stmts, " "))
 	return r
 }
