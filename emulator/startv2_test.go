@@ -125,3 +125,207 @@ func TestV2FreshUpgradeDowngrade(t *testing.T) {
 		t.Errorf("cluster state after failed start %q", st)
 	}
 }
+
+// v071Dir makes a v0.7.1 data dir with seeded rows in database.db (WAL
+// mode) and returns its row counts.
+func v071Dir(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	r := startRun(t, "v0.7.1", dir, nil)
+	if r.port == "" {
+		t.Fatalf("v0.7.1 did not start:\n%s", r.stdout)
+	}
+	var counts map[string]int
+	emulatorCmd(t, dir, &counts, "seed", "--models", "3", "--instances", "4", "--users", "2")
+	if code := r.stop(); code != 0 {
+		t.Fatalf("v0.7.1 exit %d", code)
+	}
+	return counts
+}
+
+func TestV2DataMigration(t *testing.T) {
+	dir, env := pgTestDir(t)
+	before := v071Dir(t, dir)
+	sqliteBytes, err := os.ReadFile(filepath.Join(dir, DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := v2Run(t, "v2.2.3", dir, env, map[string]string{"GPUSTACK_DATA_MIGRATION": "true"})
+	serving(t, r, "v2.2.3")
+	var after map[string]int
+	emulatorCmd(t, dir, &after, "rows")
+	for _, table := range []string{"models", "model_instances", "workers", "api_keys", "model_files", "system_loads"} {
+		if after[table] != before[table] {
+			t.Errorf("%s: %d rows in SQLite, %d in PostgreSQL", table, before[table], after[table])
+		}
+	}
+	users := sqlRows(t, dir, "SELECT count(*) AS n FROM principals WHERE kind = 'USER'")
+	if n := users[0]["n"].(float64); int(n) != before["users"] {
+		t.Errorf("USER principals %v, SQLite users %d", n, before["users"])
+	}
+	if rev := pgStamped(t, dir); rev != "c4d7e8f9a0b1" {
+		t.Errorf("stamp %s", rev)
+	}
+	// Sequences were reset: a new model gets a fresh id.
+	emulatorCmd(t, dir, nil, "seed", "--models", "1")
+	r.stop()
+	log := r.stdout.String()
+	if !strings.Contains(log, "gpustack.cmd.db_migration - INFO - Migration completed successfully.") {
+		t.Errorf("log:\n%s", log)
+	}
+	if _, err := os.Stat(filepath.Join(dir, MigrationDoneFile)); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, BootstrapVersion)); err == nil {
+		t.Error("bootstrap_version written by a migrated install")
+	}
+	if now, _ := os.ReadFile(filepath.Join(dir, DatabaseFile)); string(now) != string(sqliteBytes) {
+		t.Error("database.db changed")
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "gpustack_migration_temp_*")); len(m) != 0 {
+		t.Errorf("temp files left: %v", m)
+	}
+	// A restart skips the migration.
+	r = v2Run(t, "v2.2.3", dir, env, map[string]string{"GPUSTACK_DATA_MIGRATION": "true"})
+	serving(t, r, "v2.2.3")
+	r.stop()
+	if !strings.Contains(r.stdout.String(), "Migration already completed previously. Skipping.") {
+		t.Errorf("restart log:\n%s", r.stdout)
+	}
+}
+
+func TestV2DataMigrationWithoutFlag(t *testing.T) {
+	dir, env := pgTestDir(t)
+	v071Dir(t, dir)
+	r := v2Run(t, "v2.0.3", dir, env, nil)
+	serving(t, r, "v2.0.3")
+	var after map[string]int
+	emulatorCmd(t, dir, &after, "rows")
+	r.stop()
+	if after["models"] != 0 || after["users"] != 1 {
+		t.Errorf("rows %v, want an empty database with the admin", after)
+	}
+	if !strings.Contains(r.stdout.String(), "but GPUSTACK_DATA_MIGRATION is not set") {
+		t.Errorf("log:\n%s", r.stdout)
+	}
+}
+
+func TestV2DataMigrationFailures(t *testing.T) {
+	t.Run("copy", func(t *testing.T) {
+		dir, env := pgTestDir(t)
+		v071Dir(t, dir)
+		knob := map[string]string{"GPUSTACK_DATA_MIGRATION": "true", EnvFailDataMigration: "copy"}
+		r := v2Run(t, "v2.2.3", dir, env, knob)
+		if r.port != "" || r.code != 1 {
+			t.Fatalf("port %q exit %d", r.port, r.code)
+		}
+		if !strings.Contains(r.stdout.String(), "gpustack.cmd.db_migration - ERROR - Failed to migrate: (psycopg.errors.AdminShutdown)") {
+			t.Errorf("log:\n%s", r.stdout)
+		}
+		if _, err := os.Stat(filepath.Join(dir, MigrationDoneFile)); err == nil {
+			t.Error("done-file written")
+		}
+		// A retry copies into a database that already holds rows (#3596).
+		r = v2Run(t, "v2.2.3", dir, env, map[string]string{"GPUSTACK_DATA_MIGRATION": "true"})
+		if r.port != "" || r.code != 1 || !strings.Contains(r.stdout.String(), "UniqueViolation") {
+			t.Errorf("retry: port %q exit %d:\n%s", r.port, r.code, r.stdout)
+		}
+	})
+	t.Run("after-done", func(t *testing.T) {
+		dir, env := pgTestDir(t)
+		before := v071Dir(t, dir)
+		knob := map[string]string{"GPUSTACK_DATA_MIGRATION": "true", EnvFailDataMigration: "after-done"}
+		r := v2Run(t, "v2.0.3", dir, env, knob)
+		if r.port != "" || r.code != 0 {
+			t.Fatalf("port %q exit %d (v2.0.x exits 0)", r.port, r.code)
+		}
+		if !strings.Contains(r.stdout.String(), "Error running server: Database migration failed: (psycopg.errors.LockNotAvailable)") {
+			t.Errorf("log:\n%s", r.stdout)
+		}
+		if _, err := os.Stat(filepath.Join(dir, MigrationDoneFile)); err != nil {
+			t.Error(err)
+		}
+		// The restart skips the migration and upgrades what PostgreSQL holds.
+		r = v2Run(t, "v2.0.3", dir, env, knob)
+		serving(t, r, "v2.0.3")
+		var after map[string]int
+		emulatorCmd(t, dir, &after, "rows")
+		r.stop()
+		if after["models"] != before["models"] || !strings.Contains(r.stdout.String(), "Migration already completed previously. Skipping.") {
+			t.Errorf("rows %v; log:\n%s", after, r.stdout)
+		}
+	})
+}
+
+func TestV2FailMigrationRollsBack(t *testing.T) {
+	dir, env := pgTestDir(t)
+	r := v2Run(t, "v2.1.0", dir, env, nil)
+	serving(t, r, "v2.1.0")
+	r.stop()
+	r = v2Run(t, "v2.2.3", dir, env, map[string]string{EnvFailMigration: "7c5e3f9a2d18"})
+	if r.port != "" || r.code != 1 {
+		t.Fatalf("port %q exit %d", r.port, r.code)
+	}
+	r = v2Run(t, "v2.1.0", dir, env, nil)
+	serving(t, r, "v2.1.0")
+	if rev := pgStamped(t, dir); rev != "53667f33f000" {
+		t.Errorf("stamp %s after a failed upgrade", rev)
+	}
+	if out := sqlRows(t, dir, "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'model_usage_details'"); out[0]["n"].(float64) != 0 {
+		t.Errorf("8bf38a6bb3b5's table survived the rollback")
+	}
+}
+
+func TestV2Gap5774(t *testing.T) {
+	dir, env := pgTestDir(t)
+	r := v2Run(t, "v2.2.0rc3", dir, env, map[string]string{EnvV2Gap5774: "1"})
+	serving(t, r, "v2.2.0rc3")
+	r.stop()
+	if strings.Contains(r.stdout.String(), "Failed to flush") {
+		t.Errorf("rc3's code does not write completed:\n%s", r.stdout)
+	}
+	r = v2Run(t, "v2.2.1", dir, env, nil)
+	serving(t, r, "v2.2.1")
+	if rev := pgStamped(t, dir); rev != "b2c3d4e5f6a7" {
+		t.Errorf("stamp %s", rev)
+	}
+	r.stop()
+	want := `gpustack.server.usage_buffer - ERROR - Failed to flush usage details: (psycopg.errors.UndefinedColumn) column "completed" of relation "model_usage_details" does not exist`
+	if !strings.Contains(r.stdout.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, r.stdout)
+	}
+}
+
+func TestV2WrongOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir, env := pgTestDir(t)
+	r := v2Run(t, "v2.2.3", dir, env, nil)
+	serving(t, r, "v2.2.3")
+	r.stop()
+	pgdata := filepath.Join(dir, PostgresDataDir)
+	// A chmod 777 (#3739's cousin), then a root-owned PGDATA (#3739).
+	for _, c := range []struct {
+		change func() error
+		want   string
+	}{
+		{func() error { return os.Chmod(pgdata, 0o777) }, "has invalid permissions"},
+		{func() error {
+			if err := os.Chmod(pgdata, 0o755); err != nil {
+				return err
+			}
+			return os.Chown(pgdata, 0, 0)
+		}, "has wrong ownership"},
+	} {
+		if err := c.change(); err != nil {
+			t.Fatal(err)
+		}
+		r = v2Run(t, "v2.2.3", dir, env, nil)
+		if r.port != "" || r.code == 0 {
+			t.Fatalf("port %q exit %d", r.port, r.code)
+		}
+		if out := r.stderr.String() + r.stdout.String(); !strings.Contains(out, c.want) {
+			t.Errorf("log lacks PostgreSQL's %q:\n%s", c.want, out)
+		}
+	}
+}
