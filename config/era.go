@@ -76,8 +76,9 @@ func (c *checker) checkEraSetting(s eraSetting, what string, r hcl.Range, t rele
 			Severity: hcl.DiagWarning,
 			Summary:  "Deprecated worker switch",
 			Detail: fmt.Sprintf("%s deprecates %s: since v2.0.1 a new installation has no embedded worker unless %s (%s) is given, "+
-				"while a data directory from before v2.0.1 keeps its embedded worker. Remove %s to run a server only on a new installation; "+
-				"workers join with --server-url and --token.", t.name(), what, enableWorker.flag, enableWorker.env, what),
+				"while a data directory from before v2.0.1 (one migrated from v0.x included) keeps its embedded worker for compatibility. "+
+				"On a new installation remove %s: a server without a worker needs nothing; workers join with --server-url and --token.",
+				t.name(), what, enableWorker.flag, enableWorker.env, what),
 			Subject: r.Ptr(),
 		})
 		return true
