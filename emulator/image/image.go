@@ -1,8 +1,9 @@
 // Package image builds GPUStack emulator images on the local Docker engine,
 // tagged like the real ones (gpustack/gpustack:v0.5.1-cpu), for tests and
 // scripts. It compiles cmd/gpustack-emulator once per source hash and builds
-// FROM scratch images through the Engine API with the legacy builder. It
-// never pulls and never runs the docker CLI.
+// the images through the Engine API with the legacy builder: SQLite-era
+// releases FROM scratch, v2 releases FROM the PostgreSQL base image
+// (BuildPostgresBase). It never pulls and never runs the docker CLI.
 package image
 
 import (
@@ -72,9 +73,18 @@ func Build(ctx context.Context, cli client.APIClient, moduleRoot string, specs .
 		if err != nil {
 			return err
 		}
-		dockerfile += fmt.Sprintf("# toolbox busybox %s\n", tools.digest)
-		if tools.binary != nil {
-			dockerfile += "COPY bin/ /bin/\n"
+		specTools := tools
+		if strings.HasPrefix(dockerfile, "FROM "+PostgresBaseRepo+":") {
+			// v2: Debian with PostgreSQL has its own shell and tools.
+			if _, err := BuildPostgresBase(ctx, cli); err != nil {
+				return fmt.Errorf("image %s: %w", spec.Ref, err)
+			}
+			specTools = &toolbox{}
+		} else {
+			dockerfile += fmt.Sprintf("# toolbox busybox %s\n", tools.digest)
+			if tools.binary != nil {
+				dockerfile += "COPY bin/ /bin/\n"
+			}
 		}
 		buildHash := imageHash(srcHash, dockerfile)
 		oldID, labels, err := inspect(ctx, cli, spec.Ref)
@@ -90,7 +100,7 @@ func Build(ctx context.Context, cli client.APIClient, moduleRoot string, specs .
 			}
 		}
 		dockerfile += fmt.Sprintf("LABEL %s=%q\n", LabelBuild, buildHash)
-		if err := buildImage(ctx, cli, spec.Ref, dockerfile, binary, tools); err != nil {
+		if err := buildImage(ctx, cli, spec.Ref, dockerfile, binary, specTools); err != nil {
 			return err
 		}
 		if oldID != "" && labels[LabelEmulator] == "true" {
@@ -111,6 +121,9 @@ func (s Spec) dockerfile() (string, error) {
 	if !ok {
 		return "", fmt.Errorf("image %s: reference has no tag", s.Ref)
 	}
+	if rel.V2() {
+		return s.dockerfileV2(rel), nil
+	}
 	_, variant, _ := strings.Cut(tag, "-")
 	// rocm and dcu images install gpustack under /root/.local/bin and point
 	// ENTRYPOINT there (facts §1.4); everything else has one binary on PATH.
@@ -123,18 +136,35 @@ func (s Spec) dockerfile() (string, error) {
 		b.WriteString("COPY gpustack " + bin + "\n")
 	}
 	b.WriteString("ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
-	fmt.Fprintf(&b, "ENV %s=%s\n", emulator.EnvRelease, strconv.Quote(rel.Name))
+	s.writeEnvAndLabels(&b, rel)
+	fmt.Fprintf(&b, "ENTRYPOINT [%q, \"start\"]\n", bin)
+	return b.String(), nil
+}
+
+// dockerfileV2 builds on the PostgreSQL base image. GPUStack's v2 image
+// runs /usr/bin/entrypoint.sh and s6; the emulator binary takes its place,
+// so container arguments are still `gpustack start` flags.
+func (s Spec) dockerfileV2(rel emulator.Release) string {
+	var b strings.Builder
+	b.WriteString("FROM " + PostgresBaseRef() + "\n")
+	b.WriteString("COPY gpustack /usr/bin/gpustack\n")
+	s.writeEnvAndLabels(&b, rel)
+	b.WriteString("VOLUME /var/lib/gpustack\n")
+	b.WriteString("ENTRYPOINT [\"/usr/bin/gpustack\", \"start\"]\n")
+	return b.String()
+}
+
+func (s Spec) writeEnvAndLabels(b *strings.Builder, rel emulator.Release) {
+	fmt.Fprintf(b, "ENV %s=%s\n", emulator.EnvRelease, strconv.Quote(rel.Name))
 	keys := make([]string, 0, len(s.Env))
 	for k := range s.Env {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "ENV %s=%s\n", k, strconv.Quote(s.Env[k]))
+		fmt.Fprintf(b, "ENV %s=%s\n", k, strconv.Quote(s.Env[k]))
 	}
-	fmt.Fprintf(&b, "LABEL %s=%q %s=%q %s=\"true\"\n", LabelVersion, rel.Name, LabelSource, sourceURL, LabelEmulator)
-	fmt.Fprintf(&b, "ENTRYPOINT [%q, \"start\"]\n", bin)
-	return b.String(), nil
+	fmt.Fprintf(b, "LABEL %s=%q %s=%q %s=\"true\"\n", LabelVersion, rel.Name, LabelSource, sourceURL, LabelEmulator)
 }
 
 // imageHash keys an image on the emulator sources and its Dockerfile, so a
