@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -29,6 +30,15 @@ type Tool struct {
 	// Args are the script's positional parameters ($1, $2 …).
 	Args   []string
 	Mounts []HelperMount
+	// Env is the script's environment ("KEY=value").
+	Env []string
+	// User runs the script as another user ("9999:9999"); root when empty.
+	User string
+	// Input, when set, is a tar stream copied into InputDir of the
+	// container before it starts: how a file reaches a tool that has no
+	// network and no standard input.
+	Input    io.Reader
+	InputDir string
 }
 
 // RunTool runs t in a one-off container with no network and waits for it;
@@ -42,6 +52,10 @@ func (c *Client) RunTool(ctx context.Context, t Tool) (ToolResult, error) {
 	if _, err := rand.Read(suffix); err != nil {
 		return res, fmt.Errorf("tool container name: %w", err)
 	}
+	user := t.User
+	if user == "" {
+		user = "0:0"
+	}
 	host := &container.HostConfig{NetworkMode: "none"}
 	for _, m := range t.Mounts {
 		addMount(host, m.Volume, m.HostPath, m.Target, m.ReadOnly)
@@ -50,7 +64,8 @@ func (c *Client) RunTool(ctx context.Context, t Tool) (ToolResult, error) {
 		Image:      t.Image,
 		Entrypoint: []string{"/bin/sh", "-c", t.Script},
 		Cmd:        append([]string{"sh"}, t.Args...),
-		User:       "0:0",
+		Env:        t.Env,
+		User:       user,
 		Labels:     map[string]string{spec.LabelRole: spec.RoleHelper, spec.LabelDeployment: t.Deployment},
 	}
 	name := "gpustack-deploy-tool-" + hex.EncodeToString(suffix)
@@ -59,6 +74,11 @@ func (c *Client) RunTool(ctx context.Context, t Tool) (ToolResult, error) {
 		return res, fmt.Errorf("create tool container from %s: %w", t.Image, err)
 	}
 	defer c.RemoveContainer(context.WithoutCancel(ctx), created.ID)
+	if t.Input != nil {
+		if err := c.CopyIn(ctx, created.ID, t.InputDir, t.Input); err != nil {
+			return res, fmt.Errorf("tool container %s: %w", name, err)
+		}
+	}
 	// Registered before the start: "not-running" would fire at once on a
 	// container that is only created.
 	exited, waitErr := c.api.ContainerWait(ctx, created.ID, container.WaitConditionNextExit)

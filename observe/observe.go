@@ -103,7 +103,7 @@ func observeDeployment(ctx context.Context, eng *engine.Client, d config.Deploym
 		}
 	}
 	if od.Data != nil {
-		od.Database = readDatabase(ctx, eng, d, od.Container)
+		od.Database = readDatabase(ctx, eng, d, od)
 	} else {
 		od.Database = Database{Status: DBAbsent}
 	}
@@ -182,12 +182,21 @@ func Probe(ctx context.Context, address string, port int, timeout time.Duration)
 // the data volume, and otherwise through a helper container that is never
 // started. Failures become DBUnknown with a reason, not errors: a plan can
 // still be shown.
-func readDatabase(ctx context.Context, eng *engine.Client, d config.Deployment, ct *Container) Database {
-	id, dataDir, cleanup, err := volumeReader(ctx, eng, d, ct)
+func readDatabase(ctx context.Context, eng *engine.Client, d config.Deployment, od *Deployment) Database {
+	id, dataDir, cleanup, err := volumeReader(ctx, eng, d, od.Container)
 	if err != nil {
 		return Database{Status: DBUnknown, Reason: err.Error()}
 	}
 	defer cleanup()
+	pgDir, stale, err := FindPGDir(ctx, eng, id, dataDir)
+	if err != nil {
+		return Database{Status: DBUnknown, Reason: err.Error()}
+	}
+	if pgDir != "" {
+		db := ReadPostgres(ctx, eng, pgTarget(d, od, id, dataDir), pgDir)
+		db.StalePGDirs = stale
+		return db
+	}
 	// A copy taken while GPUStack writes can be torn; a second copy is
 	// cheap and tells a busy database from a damaged one.
 	var db Database
@@ -203,6 +212,27 @@ func readDatabase(ctx context.Context, eng *engine.Client, d config.Deployment, 
 		}
 	}
 	return db
+}
+
+// pgTarget says how to read the embedded PostgreSQL of a deployment whose
+// data volume container id mounts at dataDir: through psql when that is
+// GPUStack's running container, otherwise with the image of the container
+// that wrote the data (the kept-aside one, or the desired image).
+func pgTarget(d config.Deployment, od *Deployment, id, dataDir string) PGTarget {
+	t := PGTarget{ID: id, DataDir: dataDir, Deployment: d.Name, Data: d.Data}
+	ct := od.Container
+	if ct != nil && ct.ID == id && ct.Running() {
+		t.Running, t.Port = true, PGPort(ct.Args, ct.Env)
+	}
+	switch {
+	case ct != nil && ct.ImageID != "":
+		t.Image = ct.ImageID
+	case od.Previous != nil && od.Previous.ImageID != "":
+		t.Image = od.Previous.ImageID
+	case od.Image != nil:
+		t.Image = od.Image.ID
+	}
+	return t
 }
 
 // volumeReader returns a container through which the data volume can be

@@ -156,6 +156,11 @@ type Database struct {
 	Reason string `json:"reason,omitempty"`
 	// MigrationDone is true when run/state_migration_done exists (v2).
 	MigrationDone bool `json:"migration_done,omitempty"`
+	// PGDir is the live PGDATA of the embedded PostgreSQL, relative to the
+	// data directory (one of PGDirs); StalePGDirs are the other spellings
+	// found beside it, which GPUStack ignores (#3676).
+	PGDir       string   `json:"pg_dir,omitempty"`
+	StalePGDirs []string `json:"stale_pg_dirs,omitempty"`
 }
 
 // Fingerprint is a digest of everything a plan was computed from. A saved
