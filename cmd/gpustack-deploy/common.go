@@ -20,20 +20,49 @@ import (
 )
 
 // positional names the arguments a command takes besides flags.
-var positional = map[string]string{"apply": " [SAVED-PLAN]", "restore": " BACKUP-ID"}
+var positional = map[string]string{"apply": " [SAVED-PLAN]", "restore": " BACKUP-ID", "help": " [COMMAND]", "completion": " bash|zsh|fish"}
 
+// newFlagSet makes a command's flag set. Its help is the command's
+// one-line summary (from commands()), about, the usage line, the
+// examples (one per line, each a whole command) and every flag.
 func newFlagSet(name, about, example string, s stdio) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(s.err)
 	fs.SortFlags = false
 	fs.Usage = func() {
-		fmt.Fprintf(s.out, "%s\n\nUsage:\n  gpustack-deploy %s%s [flags]\n\nExample:\n  %s\n\nFlags:\n%s", about, name, positional[name], example, fs.FlagUsages())
+		fmt.Fprintf(s.out, "gpustack-deploy %s: %s\n\n", name, summaryOf(name))
+		if strings.TrimSuffix(about, ".") != summaryOf(name) {
+			fmt.Fprintf(s.out, "%s\n\n", about)
+		}
+		// -h/--help is pflag's own; list it with the others, aligned.
+		all := pflag.NewFlagSet(name, pflag.ContinueOnError)
+		all.SortFlags = false
+		all.AddFlagSet(fs)
+		if all.Lookup("help") == nil {
+			all.BoolP("help", "h", false, "show this help")
+		}
+		fmt.Fprintf(s.out, "Usage:\n  gpustack-deploy %s%s [flags]\n\nExamples:\n  %s\n\nFlags:\n%s", name, positional[name], example, all.FlagUsages())
 	}
 	return fs
 }
 
+// summaryOf is the one-line summary of a command.
+func summaryOf(name string) string {
+	for _, c := range commands() {
+		if c.name == name {
+			return c.summary
+		}
+	}
+	return ""
+}
+
 // parse parses flags; done is true when the command must return code now.
+// With s.describe set it hands the flag set over and parses nothing.
 func parse(fs *pflag.FlagSet, args []string, s stdio) (code int, done bool) {
+	if s.describe != nil {
+		s.describe(fs)
+		return exitOK, true
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK, true
@@ -106,7 +135,8 @@ func (c *common) printDiags(s stdio, parser *hclparse.Parser, diags hcl.Diagnost
 	if len(diags) == 0 {
 		return
 	}
-	color := !c.noColor && s.tty && !hasEnv(s.environ, "NO_COLOR")
+	// Diagnostics go to standard error: colour only when that is a terminal.
+	color := !c.noColor && s.errTTY && !hasEnv(s.environ, "NO_COLOR")
 	var files map[string]*hcl.File
 	if parser != nil {
 		files = parser.Files()

@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/pflag"
 )
 
 // Exit codes, the only place they are defined.
@@ -31,8 +33,11 @@ type stdio struct {
 	in       io.Reader
 	out, err io.Writer
 	environ  []string
-	// tty is true when out is an interactive terminal.
-	tty bool
+	// tty is true when out is an interactive terminal; errTTY when err is.
+	tty, errTTY bool
+	// describe, when set, receives each command's flag set instead of the
+	// command running (help and completion read the flags this way).
+	describe func(*pflag.FlagSet)
 	// lines reads in line by line; one reader for every question asked.
 	lines *bufio.Reader
 }
@@ -70,18 +75,20 @@ func commands() []command {
 		{"import", "Describe a container made by hand as a deployment file and adopt it", runImport},
 		{"fmt", "Rewrite the files in canonical form (--check lists those that are not)", runFmt},
 		{"version", "Print the version of gpustack-deploy", runVersion},
+		{"help", "Show the help of a command", runHelp},
+		{"completion", "Print a shell completion script for bash, zsh or fish", runCompletion},
 	}
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s := stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, environ: os.Environ(), tty: isTerminal(os.Stdout)}
+	s := stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, environ: os.Environ(), tty: isTerminal(os.Stdout), errTTY: isTerminal(os.Stderr)}
 	os.Exit(run(ctx, s, os.Args[1:]))
 }
 
 func run(ctx context.Context, s stdio, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		usage(s.out)
 		if len(args) == 0 {
 			return exitError
@@ -108,7 +115,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'gpustack-deploy <command> --help' for the flags of a command.")
+	fmt.Fprintln(w, "Run 'gpustack-deploy help <command>' (or '<command> --help') for the flags and examples of a command,")
+	fmt.Fprintln(w, "and 'gpustack-deploy completion bash|zsh|fish' for a shell completion script.")
 	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error or refused plan, 2 changes pending (plan --detailed-exitcode),")
 	fmt.Fprintln(w, "            3 apply failed and was rolled back, 4 apply failed and could not roll back.")
 }

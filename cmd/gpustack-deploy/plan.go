@@ -30,7 +30,7 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 	c.register(fs)
 	r.register(fs, false)
 	fs.BoolVar(&asJSON, "json", false, "print the plan as JSON")
-	fs.StringVar(&out, "out", "", "save the plan to FILE; `apply FILE` runs exactly it, or refuses if anything changed")
+	fs.StringVar(&out, "out", "", "save the plan to `FILE`; apply FILE runs exactly it, or refuses if anything changed")
 	fs.BoolVar(&detailed, "detailed-exitcode", false, "exit 0 with no changes, 2 with changes, 1 on error or refusal")
 	if code, done := parse(fs, args, s); done {
 		return code

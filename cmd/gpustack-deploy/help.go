@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+func runHelp(ctx context.Context, s stdio, args []string) int {
+	fs := newFlagSet("help", "Show the summary, flags and examples of a command; without a command, list the commands.",
+		"gpustack-deploy help plan\n  gpustack-deploy help", s)
+	if code, done := parse(fs, args, s); done {
+		return code
+	}
+	switch fs.NArg() {
+	case 0:
+		usage(s.out)
+		return exitOK
+	case 1:
+	default:
+		return errorf(s, "help takes one command, got %d arguments", fs.NArg())
+	}
+	for _, c := range commands() {
+		if c.name == fs.Arg(0) {
+			return c.run(ctx, s, []string{"--help"})
+		}
+	}
+	fmt.Fprintf(s.err, "gpustack-deploy: unknown command %q\n\n", fs.Arg(0))
+	usage(s.err)
+	return exitError
+}
+
+// commandFlags returns the flag set of every command, read through
+// s.describe: no command runs.
+func commandFlags(ctx context.Context) map[string]*pflag.FlagSet {
+	out := map[string]*pflag.FlagSet{}
+	for _, c := range commands() {
+		var got *pflag.FlagSet
+		s := stdio{in: strings.NewReader(""), out: io.Discard, err: io.Discard, describe: func(fs *pflag.FlagSet) { got = fs }}
+		c.run(ctx, s, []string{"--help"})
+		if got == nil {
+			// A command that never parses flags takes none.
+			got = pflag.NewFlagSet(c.name, pflag.ContinueOnError)
+		}
+		out[c.name] = got
+	}
+	return out
+}
+
+// shells are the shells `completion` writes a script for.
+var shells = []string{"bash", "zsh", "fish"}
+
+func runCompletion(ctx context.Context, s stdio, args []string) int {
+	fs := newFlagSet("completion", "Print a completion script for the shell named: commands, their flags, and file names for\n"+
+		"-f/--file (.hcl files and directories), --out, saved plans and directories for --state-dir.\n\n"+
+		"  bash: source <(gpustack-deploy completion bash)    # or save it in /etc/bash_completion.d/\n"+
+		"  zsh:  gpustack-deploy completion zsh > \"${fpath[1]}/_gpustack-deploy\"\n"+
+		"  fish: gpustack-deploy completion fish > ~/.config/fish/completions/gpustack-deploy.fish",
+		"gpustack-deploy completion bash > /etc/bash_completion.d/gpustack-deploy\n  source <(gpustack-deploy completion bash)", s)
+	if code, done := parse(fs, args, s); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return errorf(s, "completion takes one shell: %s", strings.Join(shells, ", "))
+	}
+	var script string
+	switch fs.Arg(0) {
+	case "bash":
+		script = bashCompletion(ctx)
+	case "zsh":
+		script = zshCompletion(ctx)
+	case "fish":
+		script = fishCompletion(ctx)
+	default:
+		return errorf(s, "completion: no script for shell %q; choose one of %s", fs.Arg(0), strings.Join(shells, ", "))
+	}
+	if _, err := io.WriteString(s.out, script); err != nil {
+		return errorf(s, "write completion script: %v", err)
+	}
+	return exitOK
+}
+
+// argKind is what a flag's value, or a command's argument, completes to.
+type argKind int
+
+const (
+	argNone    argKind = iota // a free value: nothing to offer
+	argHCL                    // .hcl files and directories
+	argFile                   // any file
+	argDir                    // directories
+	argCommand                // a command name
+	argShell                  // a shell name
+)
+
+// flagArgs are the flags whose value is a path, by name.
+var flagArgs = map[string]argKind{"file": argHCL, "out": argFile, "state-dir": argDir, "backup-dir": argDir}
+
+// commandArgs are the positional arguments commands complete.
+var commandArgs = map[string]argKind{"apply": argFile, "help": argCommand, "completion": argShell}
+
+// compFlag is one flag as the completion scripts see it.
+type compFlag struct {
+	name, short, usage string
+	takesValue         bool
+	repeatable         bool
+	arg                argKind
+}
+
+type compCommand struct {
+	name, summary string
+	flags         []compFlag
+	arg           argKind
+}
+
+// completionModel lists the commands in order with their flags (and -h).
+func completionModel(ctx context.Context) []compCommand {
+	sets := commandFlags(ctx)
+	var out []compCommand
+	for _, c := range commands() {
+		cc := compCommand{name: c.name, summary: c.summary, arg: commandArgs[c.name]}
+		sets[c.name].VisitAll(func(f *pflag.Flag) {
+			if f.Hidden {
+				return
+			}
+			typ := f.Value.Type()
+			cf := compFlag{name: f.Name, short: f.Shorthand, usage: f.Usage, takesValue: typ != "bool",
+				repeatable: strings.HasSuffix(typ, "Array") || strings.HasSuffix(typ, "Slice")}
+			if cf.takesValue {
+				cf.arg = flagArgs[f.Name]
+			}
+			cc.flags = append(cc.flags, cf)
+		})
+		cc.flags = append(cc.flags, compFlag{name: "help", short: "h", usage: "show this help"})
+		out = append(out, cc)
+	}
+	return out
+}
+
+func commandNames(cmds []compCommand) string {
+	names := make([]string, len(cmds))
+	for i, c := range cmds {
+		names[i] = c.name
+	}
+	return strings.Join(names, " ")
+}
+
+func bashCompletion(ctx context.Context) string {
+	cmds := completionModel(ctx)
+	var b strings.Builder
+	b.WriteString(`# bash completion for gpustack-deploy; generated by: gpustack-deploy completion bash
+# Load it with: source <(gpustack-deploy completion bash)
+
+_gpustack_deploy_files() {
+    # .hcl files and directories
+    local IFS=$'\n'
+    COMPREPLY+=( $(compgen -d -- "$1") $(compgen -f -X '!*.hcl' -- "$1") )
+}
+
+_gpustack_deploy() {
+    local cur prev cmd
+    COMPREPLY=()
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    prev="${COMP_WORDS[COMP_CWORD-1]}"
+    if [[ $COMP_CWORD -eq 1 ]]; then
+        COMPREPLY=( $(compgen -W "` + commandNames(cmds) + `" -- "$cur") )
+        return 0
+    fi
+    cmd="${COMP_WORDS[1]}"
+    local flags="" hcl="" files="" dirs="" values="" arg=""
+    case "$cmd" in
+`)
+	for _, c := range cmds {
+		var flags []string
+		kinds := map[argKind][]string{}
+		for _, f := range c.flags {
+			names := []string{"--" + f.name}
+			if f.short != "" {
+				names = append(names, "-"+f.short)
+			}
+			flags = append(flags, names...)
+			if f.takesValue {
+				kinds[f.arg] = append(kinds[f.arg], names...)
+			}
+		}
+		fmt.Fprintf(&b, "        %s)\n            flags=%q\n", c.name, strings.Join(flags, " "))
+		for _, kv := range []struct {
+			kind argKind
+			name string
+		}{{argHCL, "hcl"}, {argFile, "files"}, {argDir, "dirs"}, {argNone, "values"}} {
+			if len(kinds[kv.kind]) > 0 {
+				fmt.Fprintf(&b, "            %s=%q\n", kv.name, " "+strings.Join(kinds[kv.kind], " ")+" ")
+			}
+		}
+		switch c.arg {
+		case argFile:
+			b.WriteString("            arg=files\n")
+		case argCommand:
+			fmt.Fprintf(&b, "            arg=%q\n", "words:"+commandNames(cmds))
+		case argShell:
+			fmt.Fprintf(&b, "            arg=%q\n", "words:"+strings.Join(shells, " "))
+		}
+		b.WriteString("            ;;\n")
+	}
+	b.WriteString(`        *)
+            return 0
+            ;;
+    esac
+    if [[ "$hcl" == *" $prev "* ]]; then
+        _gpustack_deploy_files "$cur"
+        return 0
+    fi
+    if [[ "$files" == *" $prev "* ]]; then
+        COMPREPLY=( $(compgen -f -- "$cur") )
+        return 0
+    fi
+    if [[ "$dirs" == *" $prev "* ]]; then
+        COMPREPLY=( $(compgen -d -- "$cur") )
+        return 0
+    fi
+    if [[ "$values" == *" $prev "* ]]; then
+        return 0
+    fi
+    if [[ "$cur" == -* ]]; then
+        COMPREPLY=( $(compgen -W "$flags" -- "$cur") )
+        return 0
+    fi
+    case "$arg" in
+        files) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
+        words:*) COMPREPLY=( $(compgen -W "${arg#words:}" -- "$cur") ) ;;
+    esac
+    return 0
+}
+
+complete -o filenames -F _gpustack_deploy gpustack-deploy
+`)
+	return b.String()
+}
+
+// zshDescription is a flag's first sentence, quoted for a single-quoted
+// _arguments spec: brackets and colons would end the description.
+func zshDescription(s string) string {
+	r := strings.NewReplacer("'", "'\\''", "[", "(", "]", ")", ":", "\\:", "`", "", "\\", "\\\\")
+	return r.Replace(s)
+}
+
+// firstSentence is a flag's usage up to its first ";" or line end, with
+// a parenthesis the cut left open closed again.
+func firstSentence(s string) string {
+	if i := strings.IndexAny(s, ";\n"); i > 0 {
+		s = s[:i]
+	}
+	s = strings.TrimSpace(s)
+	if open := strings.Count(s, "(") - strings.Count(s, ")"); open > 0 {
+		s += strings.Repeat(")", open)
+	}
+	return s
+}
+
+func zshCompletion(ctx context.Context) string {
+	cmds := completionModel(ctx)
+	var b strings.Builder
+	b.WriteString(`#compdef gpustack-deploy
+# zsh completion for gpustack-deploy; generated by: gpustack-deploy completion zsh
+# Save it as _gpustack-deploy in a directory of $fpath, then run compinit.
+
+_gpustack_deploy() {
+    local -a commands
+    commands=(
+`)
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "        '%s:%s'\n", c.name, zshDescription(c.summary))
+	}
+	b.WriteString(`    )
+    if (( CURRENT == 2 )); then
+        _describe -t commands 'gpustack-deploy command' commands
+        return
+    fi
+    local cmd=${words[2]}
+    shift words
+    (( CURRENT-- ))
+    case $cmd in
+`)
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "        %s)\n            _arguments -s \\\n", c.name)
+		for _, f := range c.flags {
+			action := ""
+			if f.takesValue {
+				switch f.arg {
+				case argHCL:
+					action = `:file:_files -g "*.hcl(-.)"`
+				case argFile:
+					action = ":file:_files"
+				case argDir:
+					action = ":directory:_files -/"
+				default:
+					action = ":value: "
+				}
+			}
+			desc := zshDescription(firstSentence(f.usage))
+			rep := ""
+			if f.repeatable {
+				rep = "*"
+			}
+			if f.short != "" {
+				fmt.Fprintf(&b, "                '%s'{-%s,--%s}'[%s]%s' \\\n", rep, f.short, f.name, desc, strings.ReplaceAll(action, "'", "'\\''"))
+			} else {
+				fmt.Fprintf(&b, "                '%s--%s[%s]%s' \\\n", rep, f.name, desc, strings.ReplaceAll(action, "'", "'\\''"))
+			}
+		}
+		switch c.arg {
+		case argFile:
+			b.WriteString("                '1:saved plan:_files'\n")
+		case argCommand:
+			fmt.Fprintf(&b, "                '1:command:(%s)'\n", commandNames(cmds))
+		case argShell:
+			fmt.Fprintf(&b, "                '1:shell:(%s)'\n", strings.Join(shells, " "))
+		default:
+			b.WriteString("                '*: :'\n")
+		}
+		b.WriteString("            ;;\n")
+	}
+	b.WriteString(`    esac
+}
+
+if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
+    _gpustack_deploy "$@"
+else
+    compdef _gpustack_deploy gpustack-deploy
+fi
+`)
+	return b.String()
+}
+
+// fishQuote quotes s as one single-quoted fish word.
+func fishQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s) + "'"
+}
+
+func fishCompletion(ctx context.Context) string {
+	cmds := completionModel(ctx)
+	var b strings.Builder
+	b.WriteString("# fish completion for gpustack-deploy; generated by: gpustack-deploy completion fish\n")
+	b.WriteString("# Save it as ~/.config/fish/completions/gpustack-deploy.fish\n\n")
+	b.WriteString("complete -c gpustack-deploy -f\n")
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "complete -c gpustack-deploy -n __fish_use_subcommand -a %s -d %s\n", c.name, fishQuote(c.summary))
+	}
+	for _, c := range cmds {
+		cond := fishQuote("__fish_seen_subcommand_from " + c.name)
+		for _, f := range c.flags {
+			fmt.Fprintf(&b, "complete -c gpustack-deploy -n %s -l %s", cond, f.name)
+			if f.short != "" {
+				fmt.Fprintf(&b, " -s %s", f.short)
+			}
+			if f.takesValue {
+				switch f.arg {
+				case argHCL, argFile:
+					b.WriteString(" -r -F")
+				case argDir:
+					b.WriteString(" -x -a '(__fish_complete_directories)'")
+				default:
+					b.WriteString(" -x")
+				}
+			}
+			fmt.Fprintf(&b, " -d %s\n", fishQuote(firstSentence(f.usage)))
+		}
+		switch c.arg {
+		case argFile:
+			fmt.Fprintf(&b, "complete -c gpustack-deploy -n %s -F\n", cond)
+		case argCommand:
+			fmt.Fprintf(&b, "complete -c gpustack-deploy -n %s -a %s\n", cond, fishQuote(commandNames(cmds)))
+		case argShell:
+			fmt.Fprintf(&b, "complete -c gpustack-deploy -n %s -a %s\n", cond, fishQuote(strings.Join(shells, " ")))
+		}
+	}
+	return b.String()
+}
