@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
 	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
 
@@ -28,16 +31,56 @@ func runValidate(_ context.Context, s stdio, args []string) int {
 
 // statusRow is one deployment in `status`.
 type statusRow struct {
-	Name       string    `json:"name"`
-	Host       string    `json:"host"`
-	Container  string    `json:"container"`
-	State      string    `json:"state"`
-	Version    string    `json:"version,omitempty"`
-	Health     string    `json:"health,omitempty"`
-	StartedAt  time.Time `json:"started_at,omitempty"`
-	Revision   string    `json:"revision,omitempty"`
-	Database   string    `json:"database"`
-	LastBackup string    `json:"last_backup,omitempty"`
+	Name      string    `json:"name"`
+	Host      string    `json:"host"`
+	Container string    `json:"container"`
+	State     string    `json:"state"`
+	Version   string    `json:"version,omitempty"`
+	Health    string    `json:"health,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// Uptime is how long the container has run, when it runs.
+	Uptime   string `json:"uptime,omitempty"`
+	Revision string `json:"revision,omitempty"`
+	Database string `json:"database"`
+	// LastBackup is the newest verified backup (safety copies are not).
+	LastBackup        string    `json:"last_backup,omitempty"`
+	LastBackupCreated time.Time `json:"last_backup_created,omitzero"`
+}
+
+// newStatusRow describes one deployment as observed (o may be nil), with
+// its backups newest first.
+func newStatusRow(d config.Deployment, o *observe.Deployment, backups []backup.Manifest, now time.Time) statusRow {
+	row := statusRow{Name: d.Name, Host: d.Host, Container: d.ContainerName, State: "absent", Database: "unknown"}
+	if o != nil {
+		row.Database, row.Revision = o.Database.Status.String(), o.Database.Revision
+		if ct := o.Container; ct != nil {
+			row.State, row.Version, row.Health = ct.State, ct.Labels[spec.LabelVersion], ct.Health
+			if ct.Running() && !ct.StartedAt.IsZero() {
+				row.StartedAt = ct.StartedAt
+				row.Uptime = now.Sub(ct.StartedAt).Round(time.Second).String()
+			}
+		}
+	}
+	for _, m := range backups {
+		if m.Verified {
+			row.LastBackup, row.LastBackupCreated = m.ID, m.Created
+			break
+		}
+	}
+	return row
+}
+
+// writeStatus prints the rows as a table.
+func writeStatus(w io.Writer, rows []statusRow) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEPLOYMENT\tHOST\tCONTAINER\tSTATE\tVERSION\tHEALTH\tUPTIME\tREVISION\tLAST VERIFIED BACKUP")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Host, r.Container, r.State, dash(r.Version), dash(r.Health), dash(r.Uptime), dash(r.Revision), dash(r.LastBackup))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	return nil
 }
 
 func runStatus(ctx context.Context, s stdio, args []string) int {
@@ -66,19 +109,11 @@ func runStatus(ctx context.Context, s stdio, args []string) int {
 		return errorf(s, "%v", err)
 	}
 	var rows []statusRow
+	now := time.Now()
 	for _, d := range l.desired.Deployments {
-		o := obs.Deployments[d.Name]
-		row := statusRow{Name: d.Name, Host: d.Host, Container: d.ContainerName, State: "absent", Database: o.Database.Status.String(), Revision: o.Database.Revision}
-		if ct := o.Container; ct != nil {
-			row.State, row.Version, row.Health = ct.State, ct.Labels[spec.LabelVersion], ct.Health
-			if ct.Running() {
-				row.StartedAt = ct.StartedAt
-			}
-		}
-		if list, err := listBackups(d.Backup.Dir, d.Name); err == nil && len(list) > 0 {
-			row.LastBackup = list[0].ID
-		}
-		rows = append(rows, row)
+		// A backup directory that cannot be read leaves the column empty.
+		list, _ := listBackups(d.Backup.Dir, d.Name)
+		rows = append(rows, newStatusRow(d, obs.Deployments[d.Name], list, now))
 	}
 	if asJSON {
 		enc := json.NewEncoder(s.out)
@@ -88,16 +123,9 @@ func runStatus(ctx context.Context, s stdio, args []string) int {
 		}
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEPLOYMENT\tHOST\tCONTAINER\tSTATE\tVERSION\tHEALTH\tUPTIME\tREVISION\tLAST BACKUP")
-	for _, r := range rows {
-		uptime := "-"
-		if !r.StartedAt.IsZero() {
-			uptime = time.Since(r.StartedAt).Round(time.Second).String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Host, r.Container, r.State, dash(r.Version), dash(r.Health), uptime, dash(r.Revision), dash(r.LastBackup))
+	if err := writeStatus(s.out, rows); err != nil {
+		return errorf(s, "%v", err)
 	}
-	tw.Flush()
 	return exitOK
 }
 
