@@ -9,12 +9,12 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // PullImage pulls ref, writing progress to w (nil discards it). tty selects
-// the interactive progress bars.
+// the interactive progress bars; without it only the lines that say what
+// happened are written, none per layer (see showPull).
 func (c *Client) PullImage(ctx context.Context, ref string, w io.Writer, tty bool) error {
 	rc, err := c.api.ImagePull(ctx, ref, image.PullOptions{})
 	if err != nil {
@@ -24,7 +24,7 @@ func (c *Client) PullImage(ctx context.Context, ref string, w io.Writer, tty boo
 	if w == nil {
 		w = io.Discard
 	}
-	if err := jsonmessage.DisplayJSONMessagesStream(rc, w, 0, tty, nil); err != nil {
+	if err := showPull(rc, w, tty); err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
 	return nil
