@@ -122,6 +122,7 @@ func TestPGChainOrder(t *testing.T) {
 // TestPGChain runs the whole chain on a real PostgreSQL, one release head
 // after the other, and checks what the revisions add, drop and rename.
 func TestPGChain(t *testing.T) {
+	t.Parallel()
 	_, db := startTestPG(t)
 	ctx := context.Background()
 	for _, name := range []string{"v2.0.0", "v2.0.2", "v2.1.0", "v2.1.2", "v2.2.0", "v2.2.3"} {
@@ -170,6 +171,7 @@ func TestPGChain(t *testing.T) {
 // TestPGFailRollsBack: a failure at any revision leaves the stamp and the
 // schema as they were.
 func TestPGFailRollsBack(t *testing.T) {
+	t.Parallel()
 	_, db := startTestPG(t)
 	ctx := context.Background()
 	v212, _ := ParseRelease("v2.1.2")
@@ -194,6 +196,7 @@ func TestPGFailRollsBack(t *testing.T) {
 
 // TestPGGap5774: with the knob, b2c3d4e5f6a7 databases lack `completed`.
 func TestPGGap5774(t *testing.T) {
+	t.Parallel()
 	_, db := startTestPG(t)
 	ctx := context.Background()
 	rel, _ := ParseRelease("v2.2.1")

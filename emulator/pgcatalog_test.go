@@ -13,6 +13,7 @@ import (
 // written independently from the fact sheet; a difference means one of
 // them misread it.
 func TestPGChainAgainstCatalog(t *testing.T) {
+	t.Parallel()
 	_, db := startTestPG(t)
 	ctx := context.Background()
 	cat := catalog.Default()

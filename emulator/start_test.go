@@ -134,9 +134,19 @@ func TestParseStartFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := startOptions{dataDir: "/d", cacheDir: "/d/cache", port: 8080, debug: true, bootstrapPassword: "pw", token: "tok", disableWorker: true}
+	want := startOptions{dataDir: "/d", cacheDir: "/d/cache", port: 8080, debug: true, bootstrapPassword: "pw", token: "tok", disableWorker: true,
+		logDir: "/d/log", dbPort: DefaultDBPort}
 	if opts != want {
 		t.Errorf("got %+v, want %+v", opts, want)
+	}
+	v2, _ := ParseRelease("v2.2.3")
+	env = map[string]string{"GPUSTACK_DATABASE_PORT": "15432"}
+	opts, err = parseStartFlags([]string{"--log-dir", "/logs"}, func(k string) string { return env[k] }, v2)
+	if err != nil || opts.dbPort != 15432 || opts.logDir != "/logs" || opts.dataDir != DefaultDataDir {
+		t.Errorf("v2: %+v %v", opts, err)
+	}
+	if _, err := parseStartFlags([]string{"--database-port", "x"}, func(string) string { return "" }, v2); err == nil {
+		t.Error("--database-port x: no error")
 	}
 }
 

@@ -1,11 +1,13 @@
 package emulator
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // v2Run starts release rel on dir with the host-PostgreSQL env plus extra.
@@ -62,6 +64,7 @@ func clusterState(t *testing.T, dir string) string {
 }
 
 func TestV2FreshUpgradeDowngrade(t *testing.T) {
+	t.Parallel()
 	dir, env := pgTestDir(t)
 	r := v2Run(t, "v2.1.2", dir, env, nil)
 	serving(t, r, "v2.1.2")
@@ -143,6 +146,7 @@ func v071Dir(t *testing.T, dir string) map[string]int {
 }
 
 func TestV2DataMigration(t *testing.T) {
+	t.Parallel()
 	dir, env := pgTestDir(t)
 	before := v071Dir(t, dir)
 	sqliteBytes, err := os.ReadFile(filepath.Join(dir, DatabaseFile))
@@ -194,6 +198,7 @@ func TestV2DataMigration(t *testing.T) {
 }
 
 func TestV2DataMigrationWithoutFlag(t *testing.T) {
+	t.Parallel()
 	dir, env := pgTestDir(t)
 	v071Dir(t, dir)
 	r := v2Run(t, "v2.0.3", dir, env, nil)
@@ -210,6 +215,7 @@ func TestV2DataMigrationWithoutFlag(t *testing.T) {
 }
 
 func TestV2DataMigrationFailures(t *testing.T) {
+	t.Parallel()
 	t.Run("copy", func(t *testing.T) {
 		dir, env := pgTestDir(t)
 		v071Dir(t, dir)
@@ -257,6 +263,7 @@ func TestV2DataMigrationFailures(t *testing.T) {
 }
 
 func TestV2FailMigrationRollsBack(t *testing.T) {
+	t.Parallel()
 	dir, env := pgTestDir(t)
 	r := v2Run(t, "v2.1.0", dir, env, nil)
 	serving(t, r, "v2.1.0")
@@ -276,6 +283,7 @@ func TestV2FailMigrationRollsBack(t *testing.T) {
 }
 
 func TestV2Gap5774(t *testing.T) {
+	t.Parallel()
 	dir, env := pgTestDir(t)
 	r := v2Run(t, "v2.2.0rc3", dir, env, map[string]string{EnvV2Gap5774: "1"})
 	serving(t, r, "v2.2.0rc3")
@@ -296,6 +304,7 @@ func TestV2Gap5774(t *testing.T) {
 }
 
 func TestV2WrongOwner(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
@@ -327,5 +336,37 @@ func TestV2WrongOwner(t *testing.T) {
 		if out := r.stderr.String() + r.stdout.String(); !strings.Contains(out, c.want) {
 			t.Errorf("log lacks PostgreSQL's %q:\n%s", c.want, out)
 		}
+	}
+}
+
+func TestV2Knobs(t *testing.T) {
+	t.Parallel()
+	dir, env := pgTestDir(t)
+	r := v2Run(t, "v2.0.1", dir, env, map[string]string{EnvHealth: "fail", EnvStartupDelay: "100ms", EnvExitAfter: "300ms"})
+	serving(t, r, "v2.0.1")
+	resp, err := http.Get("http://127.0.0.1:" + r.port + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/healthz %d with HEALTH=fail", resp.StatusCode)
+	}
+	select {
+	case code := <-r.done:
+		r.done = nil
+		if code != 1 {
+			t.Errorf("exit %d after EXIT_AFTER, want 1", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("EXIT_AFTER did not end the run")
+	}
+	if st := clusterState(t, dir); st != "shut down" {
+		t.Errorf("cluster state after the emulated crash %q", st)
+	}
+	// Unknown knob values are refused.
+	r = v2Run(t, "v2.0.1", dir, env, map[string]string{EnvFailDataMigration: "sometimes"})
+	if r.code != 2 {
+		t.Errorf("bad knob: exit %d", r.code)
 	}
 }
