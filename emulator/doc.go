@@ -1,15 +1,19 @@
-// Package emulator is a stand-in for the GPUStack server of the SQLite era
-// (0.1.1 … v0.7.1) at start-up, for end-to-end tests of gpustack-deploy.
+// Package emulator is a stand-in for the GPUStack server at start-up, for
+// end-to-end tests of gpustack-deploy: the SQLite era (0.1.1 … v0.7.1) and
+// the v2 releases on their embedded PostgreSQL (v2.0.0 … v2.2.3).
 //
-// It owns the emulated behaviour only: its own SQLite migration scripts per
+// It owns the emulated behaviour only: its own migration scripts per
 // Alembic revision (written from the project's fact sheet, not from
 // GPUStack's code), the start-up sequence with era-specific logging and exit
 // codes, the HTTP probes, the model-cache side effects of c45e397531d1, and
 // fault injection through environment variables. It must not read the
-// project's catalog: the end-to-end suite cross-checks the two on purpose.
+// project's catalog: the tests cross-check the two on purpose
+// (TestPGChainAgainstCatalog, and the end-to-end suite).
 //
 // The binary built from cmd/gpustack-emulator is installed in images as
-// /usr/local/bin/gpustack; package emulator/image builds those images.
+// /usr/local/bin/gpustack (SQLite era, FROM scratch) or /usr/bin/gpustack
+// (v2, on a Debian base with PostgreSQL); package emulator/image builds
+// those images.
 //
 // Commands:
 //
@@ -20,15 +24,92 @@
 //	gpustack emulator sql STATEMENT   rows as JSON, or {"rows_affected": n}
 //
 // The emulator subcommands take --data-dir (default $GPUSTACK_DATA_DIR,
-// then /var/lib/gpustack) and work while the server runs.
+// then /var/lib/gpustack) and work while the server runs. In v2 images they
+// connect to the running PostgreSQL as root over 127.0.0.1 (port from
+// postmaster.pid) and print the same JSON as in the SQLite era; v2 users
+// are rows of principals from 7c5e3f9a2d18 on.
+//
+// # The v2 era
+//
+// What is emulated, per the fact sheet (§2.1, §3.1–§3.3, §5.3, §7):
+//
+//   - The embedded PostgreSQL: PGDATA <data-dir>/postgresql/data (v2.0.0:
+//     postgres/data; v2.0.1+ moves that to postgresql/data when the latter
+//     is absent, and warns and uses postgresql/ when both exist, #3676),
+//     created by initdb as uid/gid 9999 with mode 0700; superuser root with
+//     the password of <data-dir>/postgres_root_pass (POSTGRES_PASSWORD or 16
+//     random characters); database gpustack; pg_hba trusts root from
+//     127.0.0.1, ::1 and the unix socket (/run/postgresql) and wants
+//     scram-sha-256 otherwise; port --database-port / GPUSTACK_DATABASE_PORT
+//     (5432); its log in <log-dir>/postgresql/postgresql.log, and in the
+//     container log until it is ready (errors always). It runs as a child
+//     with uid 9999, so a PGDATA with the wrong owner or mode fails with
+//     PostgreSQL's own message (#3739) and the process exits 1. psql,
+//     pg_dump and pg_restore are on PATH (/usr/lib/postgresql/15/bin first).
+//   - SIGTERM: the HTTP server stops, then `pg_ctl stop -m fast`, so the
+//     cluster is left "shut down" in pg_control well within Docker's 10 s.
+//     An emulated crash (EXIT_AFTER) also stops PostgreSQL cleanly, as s6
+//     does when the container ends.
+//   - The schema: a hand-written PostgreSQL chain, the v0.7.1 head
+//     d19176de3b74 as one base step, then revisions 11 … 32 (facts §3.2),
+//     all pending steps in one transaction as Alembic does with
+//     transactional_ddl, so a failure leaves the previous stamp. A stamp the
+//     release does not know fails with "Can't locate revision identified by
+//     '…'". Fresh installs of v2.0.1+ write <data-dir>/bootstrap_version.
+//     Failures are logged per era: v2.0.x–v2.1.0 "Error running server:
+//     Database migration failed: …" and exit 0; v2.1.1+ a traceback ending
+//     in "RuntimeError: Database migration failed: …" and exit 1.
+//   - The data migration v0.x → v2 (`gpustack migrate` run by prerun), when
+//     GPUSTACK_DATA_MIGRATION=true (v2.0.1+; GPUSTACK_MIGRATION_DATA_DIR=<dir>
+//     in v2.0.0, deprecated but still honoured later), <data-dir>/database.db
+//     exists, run/state_migration_done does not, and no --database-url: the
+//     SQLite file (and its -wal) is copied to gpustack_migration_temp_* files,
+//     the copy is upgraded to d19176de3b74 with the SQLite chain, PostgreSQL
+//     gets the base schema, the common columns of system_loads, workers,
+//     users, api_keys, model_files, models, model_instances,
+//     modelinstancemodelfilelink and model_usages are copied (one
+//     transaction per table), sequences are reset, the copies deleted;
+//     "Migration completed successfully." and the done-file follow, then the
+//     normal upgrade to head. Errors: "Failed to migrate: …", exit 1.
+//     database.db is never written. Without the flag a data dir holding
+//     database.db starts on an empty PostgreSQL with a warning (§5.3); with
+//     the done-file present the migration is skipped ("Migration already
+//     completed previously. Skipping.", #3575).
+//   - #5774: from v2.2.0rc4 the code writes model_usage_details.completed;
+//     when the column is missing every usage flush (at start, then every
+//     10 s) fails in the log and in PostgreSQL's log. The server stays
+//     healthy, as the real one does.
+//
+// Deviations from GPUStack's v2 image: PostgreSQL 15 from Debian bookworm
+// instead of 17 (no Ubuntu base, no extra repositories); it listens on
+// 127.0.0.1 only instead of '*', to keep tests isolated on host networks;
+// no s6 supervision, Higress gateway, Prometheus or Grafana (the emulator
+// serves /healthz, /readyz and /version itself on --port); no collation
+// refresh or REINDEX at start; JIT off; --database-url (an external
+// database) is refused with exit 2; the table layouts beyond what the fact
+// sheet names (types, extra columns, keys) are the emulator's own guesses;
+// the #5676 enum failure of PostgreSQL ≤ 16 is not reproduced, since the
+// bundled PostgreSQL 17 never showed it. The data migration does not run
+// c45e397531d1's model-cache move on the copy.
 //
 // Environment:
 //
-//	GPUSTACK_EMULATOR_RELEASE         release to emulate ("v0.5.1", "0.3.0", "v0.6.0rc1", "main")
+//	GPUSTACK_EMULATOR_RELEASE         release to emulate ("v0.5.1", "0.3.0", "v0.6.0rc1", "main", "v2.2.3")
 //	GPUSTACK_EMULATOR_GIT_COMMIT      commit reported (first 7 chars; default e3b0c44)
 //	GPUSTACK_EMULATOR_STARTUP_DELAY   Go duration to wait before migrating
 //	GPUSTACK_EMULATOR_DEV_REVISION    dev image: stamp this id after e6bf9e067296, start healthy
-//	GPUSTACK_EMULATOR_FAIL_MIGRATION  revision id or "any": half-apply it, do not stamp, fail
+//	GPUSTACK_EMULATOR_FAIL_MIGRATION  revision id or "any": SQLite: half-apply it, do not stamp,
+//	                                  fail; v2: fail there and roll the whole run back
 //	GPUSTACK_EMULATOR_HEALTH=fail     migrate, then answer /healthz and /readyz with 503
 //	GPUSTACK_EMULATOR_EXIT_AFTER      Go duration: exit 1 that long after listening
+//	GPUSTACK_EMULATOR_FAIL_DATA_MIGRATION=copy        v2: fail midway through the copy (no
+//	                                  done-file; the first tables are already in PostgreSQL)
+//	GPUSTACK_EMULATOR_FAIL_DATA_MIGRATION=after-done  v2: write the done-file, then fail the
+//	                                  upgrade to head; a restart skips the migration (#3575)
+//	GPUSTACK_EMULATOR_V2_GAP_5774=1   v2: 8bf38a6bb3b5 creates model_usage_details(_archive)
+//	                                  without `completed`, as v2.2.0rc1–rc3 did
+//
+// Test-only: GPUSTACK_EMULATOR_PG_BIN (PostgreSQL's bin dir),
+// GPUSTACK_EMULATOR_PG_SOCKET_DIR and GPUSTACK_EMULATOR_PG_UID (UID:GID) let
+// the unit tests run the v2 start-up on a host's PostgreSQL.
 package emulator

@@ -3,8 +3,10 @@
 //
 //	go run ./emulator/buildimages gpustack/gpustack:v0.5.1-cpu gpustack/gpustack:v0.6.0-cpu
 //
-// Each reference is built FROM scratch with the emulator standing in for
-// that release. Images already built from the current sources are kept.
+// Each reference is built with the emulator standing in for that release:
+// FROM scratch for the SQLite era, FROM the PostgreSQL base image for v2
+// (gpustack/gpustack:v2.2.3; the base is made with debootstrap once per
+// machine). Images already built from the current sources are kept.
 package main
 
 import (
