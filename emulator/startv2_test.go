@@ -370,3 +370,44 @@ func TestV2Knobs(t *testing.T) {
 		t.Errorf("bad knob: exit %d", r.code)
 	}
 }
+
+// TestV2PostgresDirMove: v2.0.0 keeps PGDATA in postgres/data and reads
+// GPUSTACK_MIGRATION_DATA_DIR; v2.0.1 moves the directory (#3676).
+func TestV2PostgresDirMove(t *testing.T) {
+	t.Parallel()
+	dir, env := pgTestDir(t)
+	before := v071Dir(t, dir)
+	r := v2Run(t, "v2.0.0", dir, env, map[string]string{"GPUSTACK_DATA_MIGRATION": "true"})
+	serving(t, r, "v2.0.0")
+	var counts map[string]int
+	emulatorCmd(t, dir, &counts, "rows")
+	r.stop()
+	if counts["models"] != 0 {
+		t.Errorf("v2.0.0 migrated on GPUSTACK_DATA_MIGRATION: %v", counts)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "postgres", "data", "PG_VERSION")); err != nil {
+		t.Fatalf("v2.0.0 PGDATA: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, BootstrapVersion)); err == nil {
+		t.Error("v2.0.0 wrote bootstrap_version")
+	}
+	r = v2Run(t, "v2.0.1", dir, env, nil)
+	serving(t, r, "v2.0.1")
+	r.stop()
+	if _, err := os.Stat(filepath.Join(dir, PostgresDataDir, "PG_VERSION")); err != nil {
+		t.Errorf("v2.0.1 did not move PGDATA: %v", err)
+	}
+	if !strings.Contains(r.stdout.String(), "Moved PostgreSQL data from") {
+		t.Errorf("log:\n%s", r.stdout)
+	}
+
+	// v2.0.0's own flag migrates from the directory it names.
+	dir2, env2 := pgTestDir(t)
+	r = v2Run(t, "v2.0.0", dir2, env2, map[string]string{"GPUSTACK_MIGRATION_DATA_DIR": dir})
+	serving(t, r, "v2.0.0")
+	emulatorCmd(t, dir2, &counts, "rows")
+	r.stop()
+	if counts["models"] != before["models"] || counts["model_instances"] != before["model_instances"] {
+		t.Errorf("GPUSTACK_MIGRATION_DATA_DIR: %v, want the rows of %v", counts, before)
+	}
+}
