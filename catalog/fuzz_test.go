@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -109,4 +111,93 @@ func FuzzClassifyTag(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzCatalogFile feeds arbitrary bytes to WithFile, as a `catalog { file
+// = … }` block does. It must never panic; a catalog it accepts must answer
+// every lookup the planner and config make without panicking, keep its
+// releases in version order with heads on the chain, and every release it
+// lists must be a tag ClassifyTag calls a release or release candidate,
+// as the catalog does: otherwise `version = "<tag>"` names a release
+// config refuses as an unknown version. The checked-in corpus is
+// testdata/fuzz/FuzzCatalogFile.
+func FuzzCatalogFile(f *testing.F) {
+	f.Add([]byte(`{"releases": [{"tag": "v2.3.0", "head": "367a3982fcde", "engine": "embedded-postgresql", "variants": [""]}]}`))
+	f.Add([]byte(`{"revisions": [{"id": "f1a2b3c4d5e6", "down": "367a3982fcde", "message": "next", "first_tag": "v2.3.1",
+		"adds": {"model_usage_details": ["ttft"]}, "drops": {"users": ["x"]}, "renames": [{"table": "a", "to": "b"}]}],
+		"releases": [{"tag": "v2.3.1rc1", "head": "f1a2b3c4d5e6", "engine": "embedded-postgresql", "variants": [""]}],
+		"dev_revisions": [{"id": "0cb897241d53", "note": "seen on a PR image"}]}`))
+	path := filepath.Join(f.TempDir(), "releases.json")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Default().WithFile(path)
+		if err != nil {
+			if c != nil {
+				t.Fatalf("an error (%v) with a catalog", err)
+			}
+			return
+		}
+		releases := c.Releases()
+		if len(releases) < len(Default().Releases()) {
+			t.Fatalf("the file took releases away: %d", len(releases))
+		}
+		for i, r := range releases {
+			if i > 0 && r.Version().LessThan(releases[i-1].Version()) {
+				t.Fatalf("releases out of order: %s before %s", releases[i-1].Tag, r.Tag)
+			}
+			if got, ok := c.Release(r.Tag); !ok || got.Tag != r.Tag {
+				t.Fatalf("Release(%q) = %v, %v", r.Tag, got.Tag, ok)
+			}
+			tag := ClassifyTag(r.Tag)
+			want := TagRelease
+			if r.Prerelease() {
+				want = TagPrerelease
+			}
+			if tag.Class != want || tag.Base != r.Tag {
+				t.Fatalf("catalog release %q (prerelease %v) classifies as %v with base %q", r.Tag, r.Prerelease(), tag.Class, tag.Base)
+			}
+			if _, err := c.Crossed("", r.Head); err != nil {
+				t.Fatalf("release %s: %v", r.Tag, err)
+			}
+			c.ReleasesWithHead(r.Head)
+			c.FirstReleaseWith(r.Head)
+		}
+		c.LatestFinal()
+		head := c.Head()
+		if _, ok := c.Revision(head.ID); !ok || head.Index() < Default().Head().Index() {
+			t.Fatalf("head %s at %d", head.ID, head.Index())
+		}
+	})
+}
+
+// A catalog file may only list tags that read as releases (or release
+// candidates) wherever tags are classified; FuzzCatalogFile found "v2".
+func TestWithFileRefusesTagsThatAreNotReleases(t *testing.T) {
+	for tag, ok := range map[string]bool{
+		"v2": false, "v2.3": false, "v2.3.0-beta1": false, "v2.3.0-cpu": false,
+		"v2.3.0": true, "2.3.0": true, "v2.3.0rc1": true,
+	} {
+		t.Run(tag, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "releases.json")
+			body := `{"releases": [{"tag": "` + tag + `", "head": "367a3982fcde", "engine": "embedded-postgresql", "variants": [""]}]}`
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Default().WithFile(path)
+			if ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if _, found := c.Release(tag); !found {
+					t.Fatalf("accepted but not found")
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "not a release tag") {
+				t.Fatalf("WithFile = %v, want a refusal naming the tag", err)
+			}
+		})
+	}
 }

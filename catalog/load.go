@@ -131,6 +131,12 @@ func build(f File) (*Catalog, error) {
 		if _, dup := c.byTag[r.Tag]; dup {
 			return nil, fmt.Errorf("release %s listed twice", r.Tag)
 		}
+		// The tag must read as what it is wherever a tag is classified:
+		// "v2" or "v2.3.0-beta1" would be an unknown version, "v2.3" a
+		// floating tag, so that version = "<tag>" could not name it.
+		if t, want := ClassifyTag(r.Tag), classOf(v); t.Class != want || t.Variant != "" {
+			return nil, fmt.Errorf("release %q: not a release tag (vX.Y.Z or X.Y.Z, rcN for a release candidate); it reads as %s", r.Tag, describeClass(t))
+		}
 		if _, ok := c.byRev[r.Head]; !ok {
 			return nil, fmt.Errorf("release %s: head %q is not on the revision chain", r.Tag, r.Head)
 		}
@@ -154,4 +160,22 @@ func build(f File) (*Catalog, error) {
 		c.dev[d.ID] = d
 	}
 	return c, nil
+}
+
+// classOf is the class a release tag of version v must have.
+func classOf(v *version.Version) TagClass {
+	if v.Prerelease() != "" {
+		return TagPrerelease
+	}
+	return TagRelease
+}
+
+func describeClass(t Tag) string {
+	if t.Variant != "" {
+		return fmt.Sprintf("a %s tag with variant %q", t.Class, t.Variant)
+	}
+	if t.Class == TagUnknown {
+		return "no GPUStack tag"
+	}
+	return "a " + t.Class.String() + " tag"
 }
