@@ -29,6 +29,14 @@ type pgOptions struct {
 	// gap5774: 8bf38a6bb3b5 creates model_usage_details(_archive) without
 	// `completed`, as v2.2.0rc1–rc3 did (#5774).
 	gap5774 bool
+	// alwaysDefaultCluster: 924c9a0b4c13 as v2.0.0 shipped it inserts the
+	// Default Cluster unconditionally (edited in place at v2.0.1rc1).
+	alwaysDefaultCluster bool
+}
+
+// pgOptionsFor are the options the release's own scripts imply.
+func pgOptionsFor(rel Release, gap5774 bool) pgOptions {
+	return pgOptions{gap5774: gap5774, alwaysDefaultCluster: !rel.atLeast(2, 0, 1)}
 }
 
 // sqliteEraIDs are revisions 1–9, folded into the base step on PostgreSQL.
@@ -271,86 +279,7 @@ func gpuInstanceTable(name, extra string) string {
 // pgChain is the v2 chain, base step first.
 var pgChain = []*pgRevision{
 	{ID: BaseRevision, Message: "GPUStack v0.7.1 (revisions 1–10)", Statements: pgBase},
-	{ID: "924c9a0b4c13", Down: BaseRevision, Message: "v2.0 database migration", Statements: static(
-		"CREATE TABLE cloud_credentials (id SERIAL PRIMARY KEY, "+pgStamps+`,
-	deleted_at TIMESTAMP WITHOUT TIME ZONE,
-	name VARCHAR NOT NULL,
-	description TEXT,
-	provider VARCHAR NOT NULL,
-	key VARCHAR NOT NULL,
-	secret VARCHAR NOT NULL,
-	options JSON)`,
-		"CREATE TYPE clusterprovider AS ENUM ('Docker', 'Kubernetes', 'DigitalOcean')",
-		"CREATE TYPE clusterstateenum AS ENUM ('PROVISIONING', 'PROVISIONED', 'READY')",
-		"CREATE TABLE clusters (id SERIAL PRIMARY KEY, "+pgStamps+`,
-	deleted_at TIMESTAMP WITHOUT TIME ZONE,
-	name VARCHAR NOT NULL,
-	description TEXT,
-	provider clusterprovider NOT NULL,
-	credential_id INTEGER REFERENCES cloud_credentials (id),
-	region VARCHAR,
-	state clusterstateenum NOT NULL,
-	state_message TEXT,
-	hashed_suffix VARCHAR NOT NULL,
-	registration_token VARCHAR NOT NULL)`,
-		"CREATE TABLE worker_pools (id SERIAL PRIMARY KEY, "+pgStamps+`,
-	deleted_at TIMESTAMP WITHOUT TIME ZONE,
-	name VARCHAR NOT NULL,
-	cluster_id INTEGER NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
-	replicas INTEGER NOT NULL DEFAULT 1,
-	batch_size INTEGER,
-	labels JSON,
-	instance_type VARCHAR,
-	os_image VARCHAR,
-	image_name VARCHAR,
-	zone VARCHAR,
-	cloud_options JSON)`,
-		"CREATE TABLE credentials (id SERIAL PRIMARY KEY, "+pgStamps+`,
-	deleted_at TIMESTAMP WITHOUT TIME ZONE,
-	external_id VARCHAR,
-	credential_type VARCHAR NOT NULL,
-	public_key TEXT NOT NULL,
-	encoded_private_key TEXT NOT NULL,
-	ssh_key_options JSON)`,
-		// The Default Cluster, when there is something to attach to it. The
-		// real script keys on workers; models and instances need a cluster
-		// for their NOT NULL cluster_id as well.
-		`INSERT INTO clusters (created_at, updated_at, name, description, provider, state, hashed_suffix, registration_token)
-	SELECT now(), now(), 'Default Cluster', 'The default cluster', 'Docker', 'READY', substr(md5(random()::text), 1, 12), md5(random()::text)
-	WHERE EXISTS (SELECT 1 FROM workers) OR EXISTS (SELECT 1 FROM models) OR EXISTS (SELECT 1 FROM model_instances)`,
-		"CREATE TYPE userrole AS ENUM ('Cluster', 'Worker')",
-		"ALTER TABLE users ADD COLUMN cluster_id INTEGER REFERENCES clusters (id) ON DELETE CASCADE",
-		"ALTER TABLE users ADD COLUMN worker_id INTEGER REFERENCES workers (id) ON DELETE CASCADE",
-		"ALTER TABLE users ADD COLUMN is_system BOOLEAN NOT NULL DEFAULT false",
-		"ALTER TABLE users ADD COLUMN role userrole",
-		`INSERT INTO users (created_at, updated_at, username, is_admin, require_password_change, hashed_password, is_system, role, cluster_id)
-	SELECT now(), now(), 'system/cluster-' || id, false, false, '', true, 'Cluster', id FROM clusters`,
-		"ALTER TABLE workers ADD COLUMN cluster_id INTEGER REFERENCES clusters (id) ON DELETE CASCADE",
-		"UPDATE workers SET cluster_id = (SELECT max(id) FROM clusters)",
-		"ALTER TABLE workers ALTER COLUMN cluster_id SET NOT NULL",
-		"ALTER TABLE workers ADD COLUMN provider clusterprovider NOT NULL DEFAULT 'Docker'",
-		"ALTER TABLE workers ADD COLUMN worker_pool_id INTEGER REFERENCES worker_pools (id) ON DELETE CASCADE",
-		"ALTER TABLE workers ADD COLUMN machine_id VARCHAR",
-		"ALTER TABLE workers ADD COLUMN external_id VARCHAR",
-		"ALTER TABLE workers ADD COLUMN ssh_key_id INTEGER REFERENCES credentials (id)",
-		"ALTER TABLE workers ADD COLUMN provider_config JSON",
-		"ALTER TABLE workers ADD COLUMN token VARCHAR",
-		"ALTER TABLE models ADD COLUMN cluster_id INTEGER REFERENCES clusters (id) ON DELETE CASCADE",
-		"UPDATE models SET cluster_id = (SELECT max(id) FROM clusters)",
-		"ALTER TABLE models ALTER COLUMN cluster_id SET NOT NULL",
-		"ALTER TABLE model_instances ADD COLUMN cluster_id INTEGER REFERENCES clusters (id) ON DELETE CASCADE",
-		"UPDATE model_instances SET cluster_id = (SELECT max(id) FROM clusters)",
-		"ALTER TABLE model_instances ALTER COLUMN cluster_id SET NOT NULL",
-		"ALTER TABLE api_keys DROP CONSTRAINT uix_name_user_id",
-		"ALTER TABLE api_keys ADD CONSTRAINT uix_user_id_name UNIQUE (user_id, name)",
-		"ALTER TABLE system_loads ADD COLUMN cluster_id INTEGER",
-		"CREATE INDEX ix_system_loads_cluster_id ON system_loads (cluster_id)",
-		"ALTER TYPE workerstateenum ADD VALUE 'PENDING'",
-		"ALTER TYPE workerstateenum ADD VALUE 'PROVISIONING'",
-		"ALTER TYPE workerstateenum ADD VALUE 'INITIALIZING'",
-		"ALTER TYPE workerstateenum ADD VALUE 'DELETING'",
-		"ALTER TYPE workerstateenum ADD VALUE 'ERROR'",
-	)},
+	{ID: "924c9a0b4c13", Down: BaseRevision, Message: "v2.0 database migration", Statements: v2Migration},
 	{ID: "f3d36b2d11f8", Down: "924c9a0b4c13", Message: "add worker metrics port", Statements: static(
 		"ALTER TABLE workers ADD COLUMN metrics_port INTEGER",
 	)},
@@ -693,6 +622,93 @@ var pgChain = []*pgRevision{
 		"ALTER TABLE resource_events ADD COLUMN consumer_principal_kind VARCHAR",
 		"ALTER TABLE resource_events_archive ADD COLUMN consumer_principal_kind VARCHAR",
 	)},
+}
+
+// v2Migration is 924c9a0b4c13, "v2.0 database migration".
+func v2Migration(o pgOptions) []string {
+	defaultCluster := `INSERT INTO clusters (created_at, updated_at, name, description, provider, state, hashed_suffix, registration_token)
+	SELECT now(), now(), 'Default Cluster', 'The default cluster', 'Docker', 'READY', substr(md5(random()::text), 1, 12), md5(random()::text)`
+	if !o.alwaysDefaultCluster {
+		// When there is something to attach to it. The real script keys
+		// on workers; models and instances need a cluster for their NOT
+		// NULL cluster_id as well.
+		defaultCluster += "\n\tWHERE EXISTS (SELECT 1 FROM workers) OR EXISTS (SELECT 1 FROM models) OR EXISTS (SELECT 1 FROM model_instances)"
+	}
+	return []string{
+		"CREATE TABLE cloud_credentials (id SERIAL PRIMARY KEY, " + pgStamps + `,
+	deleted_at TIMESTAMP WITHOUT TIME ZONE,
+	name VARCHAR NOT NULL,
+	description TEXT,
+	provider VARCHAR NOT NULL,
+	key VARCHAR NOT NULL,
+	secret VARCHAR NOT NULL,
+	options JSON)`,
+		"CREATE TYPE clusterprovider AS ENUM ('Docker', 'Kubernetes', 'DigitalOcean')",
+		"CREATE TYPE clusterstateenum AS ENUM ('PROVISIONING', 'PROVISIONED', 'READY')",
+		"CREATE TABLE clusters (id SERIAL PRIMARY KEY, " + pgStamps + `,
+	deleted_at TIMESTAMP WITHOUT TIME ZONE,
+	name VARCHAR NOT NULL,
+	description TEXT,
+	provider clusterprovider NOT NULL,
+	credential_id INTEGER REFERENCES cloud_credentials (id),
+	region VARCHAR,
+	state clusterstateenum NOT NULL,
+	state_message TEXT,
+	hashed_suffix VARCHAR NOT NULL,
+	registration_token VARCHAR NOT NULL)`,
+		"CREATE TABLE worker_pools (id SERIAL PRIMARY KEY, " + pgStamps + `,
+	deleted_at TIMESTAMP WITHOUT TIME ZONE,
+	name VARCHAR NOT NULL,
+	cluster_id INTEGER NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+	replicas INTEGER NOT NULL DEFAULT 1,
+	batch_size INTEGER,
+	labels JSON,
+	instance_type VARCHAR,
+	os_image VARCHAR,
+	image_name VARCHAR,
+	zone VARCHAR,
+	cloud_options JSON)`,
+		"CREATE TABLE credentials (id SERIAL PRIMARY KEY, " + pgStamps + `,
+	deleted_at TIMESTAMP WITHOUT TIME ZONE,
+	external_id VARCHAR,
+	credential_type VARCHAR NOT NULL,
+	public_key TEXT NOT NULL,
+	encoded_private_key TEXT NOT NULL,
+	ssh_key_options JSON)`,
+		defaultCluster,
+		"CREATE TYPE userrole AS ENUM ('Cluster', 'Worker')",
+		"ALTER TABLE users ADD COLUMN cluster_id INTEGER REFERENCES clusters (id) ON DELETE CASCADE",
+		"ALTER TABLE users ADD COLUMN worker_id INTEGER REFERENCES workers (id) ON DELETE CASCADE",
+		"ALTER TABLE users ADD COLUMN is_system BOOLEAN NOT NULL DEFAULT false",
+		"ALTER TABLE users ADD COLUMN role userrole",
+		`INSERT INTO users (created_at, updated_at, username, is_admin, require_password_change, hashed_password, is_system, role, cluster_id)
+	SELECT now(), now(), 'system/cluster-' || id, false, false, '', true, 'Cluster', id FROM clusters`,
+		"ALTER TABLE workers ADD COLUMN cluster_id INTEGER REFERENCES clusters (id) ON DELETE CASCADE",
+		"UPDATE workers SET cluster_id = (SELECT max(id) FROM clusters)",
+		"ALTER TABLE workers ALTER COLUMN cluster_id SET NOT NULL",
+		"ALTER TABLE workers ADD COLUMN provider clusterprovider NOT NULL DEFAULT 'Docker'",
+		"ALTER TABLE workers ADD COLUMN worker_pool_id INTEGER REFERENCES worker_pools (id) ON DELETE CASCADE",
+		"ALTER TABLE workers ADD COLUMN machine_id VARCHAR",
+		"ALTER TABLE workers ADD COLUMN external_id VARCHAR",
+		"ALTER TABLE workers ADD COLUMN ssh_key_id INTEGER REFERENCES credentials (id)",
+		"ALTER TABLE workers ADD COLUMN provider_config JSON",
+		"ALTER TABLE workers ADD COLUMN token VARCHAR",
+		"ALTER TABLE models ADD COLUMN cluster_id INTEGER REFERENCES clusters (id) ON DELETE CASCADE",
+		"UPDATE models SET cluster_id = (SELECT max(id) FROM clusters)",
+		"ALTER TABLE models ALTER COLUMN cluster_id SET NOT NULL",
+		"ALTER TABLE model_instances ADD COLUMN cluster_id INTEGER REFERENCES clusters (id) ON DELETE CASCADE",
+		"UPDATE model_instances SET cluster_id = (SELECT max(id) FROM clusters)",
+		"ALTER TABLE model_instances ALTER COLUMN cluster_id SET NOT NULL",
+		"ALTER TABLE api_keys DROP CONSTRAINT uix_name_user_id",
+		"ALTER TABLE api_keys ADD CONSTRAINT uix_user_id_name UNIQUE (user_id, name)",
+		"ALTER TABLE system_loads ADD COLUMN cluster_id INTEGER",
+		"CREATE INDEX ix_system_loads_cluster_id ON system_loads (cluster_id)",
+		"ALTER TYPE workerstateenum ADD VALUE 'PENDING'",
+		"ALTER TYPE workerstateenum ADD VALUE 'PROVISIONING'",
+		"ALTER TYPE workerstateenum ADD VALUE 'INITIALIZING'",
+		"ALTER TYPE workerstateenum ADD VALUE 'DELETING'",
+		"ALTER TYPE workerstateenum ADD VALUE 'ERROR'",
+	}
 }
 
 // reservedOrgName is 7c5e3f9a2d18's pre-flight abort.

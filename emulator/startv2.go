@@ -76,7 +76,7 @@ func (s *server) prepareV2(ctx context.Context) error {
 	s.log.log(logServer, levelInfo, "Running database migration.")
 	m := &pgMigrator{
 		revs:    pgChainFor(rel),
-		opts:    pgOptions{gap5774: s.faults.gap5774},
+		opts:    pgOptionsFor(rel, s.faults.gap5774),
 		failAt:  s.faults.failMigration,
 		log:     s.log,
 		debug:   s.opts.debug,

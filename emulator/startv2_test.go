@@ -391,6 +391,9 @@ func TestV2PostgresDirMove(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, BootstrapVersion)); err == nil {
 		t.Error("v2.0.0 wrote bootstrap_version")
 	}
+	if counts["clusters"] != 1 || counts["users"] != 2 {
+		t.Errorf("v2.0.0 always creates the Default Cluster and its system user: %v", counts)
+	}
 	r = v2Run(t, "v2.0.1", dir, env, nil)
 	serving(t, r, "v2.0.1")
 	r.stop()
