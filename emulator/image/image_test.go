@@ -25,7 +25,7 @@ import (
 )
 
 func TestSpecFor(t *testing.T) {
-	cases := map[string]string{"v0.5.1-cpu": "v0.5.1", "main-cpu": "main", "0.3.2": "0.3.2", "v0.6.0-rocm": "v0.6.0"}
+	cases := map[string]string{"v0.5.1-cpu": "v0.5.1", "main-cpu": "main", "0.3.2": "0.3.2", "v0.6.0-rocm": "v0.6.0", "v2.2.3": "v2.2.3", "v2.0": "v2.0.3"}
 	for tag, want := range cases {
 		spec, err := SpecFor("gpustack/gpustack", tag)
 		if err != nil || spec.Release != want || spec.Ref != "gpustack/gpustack:"+tag {

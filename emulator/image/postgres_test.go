@@ -94,3 +94,36 @@ func runOnce(t *testing.T, cli client.APIClient, ref string, cmd ...string) stri
 	}
 	return logs(t, cli, resp.ID)
 }
+
+// TestLockFile: a second holder waits for the first; a cancelled wait
+// gives up.
+func TestLockFile(t *testing.T) {
+	t.Setenv("GPUSTACK_EMULATOR_CACHE_DIR", t.TempDir())
+	unlock, err := lockFile(context.Background(), "t.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := lockFile(ctx, "t.lock"); err == nil {
+		t.Fatal("second lock taken while the first is held")
+	}
+	got := make(chan error, 1)
+	go func() {
+		u, err := lockFile(context.Background(), "t.lock")
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	unlock()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waiter did not get the lock after unlock")
+	}
+}
