@@ -35,6 +35,10 @@ const (
 // imageTags are the emulator images TestMain builds.
 var imageTags = []string{"v0.4.1-cpu", "v0.5.1-cpu", "v0.6.0-cpu", "v0.7.1-cpu", "main-cpu"}
 
+// v2Tags are the v2 emulator images, built on a PostgreSQL base image that
+// debootstrap makes once per machine.
+var v2Tags = []string{"v2.1.2", "v2.2.3"}
+
 var (
 	binary   string         // gpustack-deploy, built by TestMain
 	docker   *client.Client // the engine, for the suite's own checks
@@ -43,7 +47,26 @@ var (
 	// splits, fresh redeploys) skip: the emulator images were built
 	// without busybox-static.
 	noToolbox string
+	// noPostgres says why the v2 tests skip: the PostgreSQL base image
+	// cannot be built here (no debootstrap, or not root).
+	noPostgres string
 )
+
+// needPostgres skips a test that deploys v2 images when they could not be
+// built; with CI=true that is a failure.
+func needPostgres(t *testing.T) {
+	t.Helper()
+	if noEngine != "" {
+		t.Skip(noEngine)
+	}
+	if noPostgres == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal(noPostgres)
+	}
+	t.Skip(noPostgres)
+}
 
 // needToolbox skips a test that runs shell scripts in the emulator images
 // when they have no toolbox; with CI=true that is a failure.
@@ -98,8 +121,14 @@ func setup(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: build gpustack-deploy: %v\n%s", err, out)
 		return 1
 	}
+	tags := imageTags
+	if image.PostgresBaseAvailable() {
+		tags = append(append([]string(nil), imageTags...), v2Tags...)
+	} else {
+		noPostgres = "the v2 emulator images need debootstrap and root to build their PostgreSQL base (apt-get install debootstrap; .ci/run does)"
+	}
 	var specs []image.Spec
-	for _, tag := range imageTags {
+	for _, tag := range tags {
 		s, err := image.SpecFor(repository, tag)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "e2e:", err)
