@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/catalog"
@@ -25,15 +26,20 @@ type Helpers interface {
 // verified backup. A backup that fails verification stops the apply before
 // anything else changes (the container is started again by the rollback).
 func (r *run) backupDatabase(ctx context.Context, a plan.Action) error {
+	// The backup directory is checked before anything is stopped: a backup
+	// that cannot be written fails while the deployment runs untouched.
+	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
+	if err != nil {
+		return err
+	}
+	if err := r.checkBackupDir(ctx, store); err != nil {
+		return err
+	}
 	id, dataDir, cleanup, err := r.dataReader(ctx)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
-	if err != nil {
-		return err
-	}
 	// Read before the backup is written: manifest.json is final once
 	// TakeBackup returns.
 	imageID := imageIDOf(ctx, r.eng, id)
@@ -53,6 +59,40 @@ func (r *run) backupDatabase(ctx context.Context, a plan.Action) error {
 	r.backup = m
 	r.res.Backup = m.ID
 	r.x.printf("%s: backup %s verified (%d rows, revision %s)", r.d.Name, m.ID, m.TotalRows(), m.Revision)
+	return nil
+}
+
+// checkBackupDir makes sure the store's directory takes files and has
+// room for the raw copy of the database and its self-contained form, which
+// exist side by side while a backup is written.
+func (r *run) checkBackupDir(ctx context.Context, store *backup.Store) error {
+	probe, err := os.CreateTemp(store.Dir, "probe-*.tmp")
+	if err != nil {
+		return fmt.Errorf("backup directory %s cannot be written: %w", store.Dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	var size int64
+	for _, name := range []string{r.d.ContainerName, r.d.ContainerName + observe.PreviousSuffix} {
+		ct, err := r.eng.InspectContainer(ctx, name)
+		if err != nil || ct == nil || !r.ours(ct) || !mountsData(ct, r.d.Data.Source()) {
+			continue
+		}
+		for _, f := range []string{backup.DatabaseName, backup.DatabaseName + "-wal"} {
+			if ok, n, err := r.eng.Stat(ctx, ct.ID, spec.DataDir+"/"+f); err == nil && ok {
+				size += n
+			}
+		}
+		break
+	}
+	var st syscall.Statfs_t
+	if size == 0 || syscall.Statfs(store.Dir, &st) != nil {
+		return nil
+	}
+	if free := int64(st.Bavail) * int64(st.Bsize); free < 2*size {
+		return fmt.Errorf("backup directory %s has %d bytes free, a backup of the %d-byte database needs about %d: %w",
+			store.Dir, free, size, 2*size, syscall.ENOSPC)
+	}
 	return nil
 }
 

@@ -201,3 +201,36 @@ func (l *Lock) Release() {
 	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	l.f.Close()
 }
+
+// Settle closes the record of an interrupted apply whose work turned out to
+// be done (killed during its last step, say): for each deployment the plan
+// leaves unchanged, a stale lock is reported and cleared and an unfinished
+// journal is ended. Left open, the journal would make a later apply take
+// that old run's backup for its own rollback target. A lock held by a
+// running apply is left alone.
+func (x *Executor) Settle(p *plan.Plan) {
+	for _, pd := range p.Deployments {
+		if pd.HasChanges() {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(x.StateDir, "locks", pd.Name+".lock"))
+		if err != nil || st.Size() == 0 {
+			continue // released: the last apply ended its journal first
+		}
+		lock, err := AcquireLock(x.StateDir, pd.Name, x.now())
+		if err != nil {
+			continue
+		}
+		if lock.Stale != "" {
+			x.printf("%s: %s", pd.Name, lock.Stale)
+		}
+		if j, interrupted, err := OpenJournal(x.StateDir, pd.Name, x.now); err == nil {
+			if interrupted != nil {
+				x.printf("%s: the previous apply was interrupted (%s); nothing was left to do", pd.Name, interrupted.Where)
+				j.End(nil)
+			}
+			j.Close()
+		}
+		lock.Release()
+	}
+}

@@ -72,6 +72,9 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 		return exitError
 	}
 	if !p.HasChanges() {
+		// An apply killed in its last step left nothing to do but its lock
+		// and journal.
+		newExecutor(&c, l, engines, s).Settle(p)
 		if saved != nil {
 			fmt.Fprintln(s.out, render.Summary(p))
 		}
