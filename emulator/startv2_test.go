@@ -414,3 +414,27 @@ func TestV2PostgresDirMove(t *testing.T) {
 		t.Errorf("GPUSTACK_MIGRATION_DATA_DIR: %v, want the rows of %v", counts, before)
 	}
 }
+
+// TestV2DataMigrationUnknownRevision: a SQLite database stamped by a dev
+// image cannot be brought to d19176de3b74.
+func TestV2DataMigrationUnknownRevision(t *testing.T) {
+	t.Parallel()
+	dir, env := pgTestDir(t)
+	v071Dir(t, dir)
+	db := openTestDB(t, dir)
+	if _, err := db.Exec("UPDATE alembic_version SET version_num = 'a7c1b20f9d3e'"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	r := v2Run(t, "v2.1.2", dir, env, map[string]string{"GPUSTACK_DATA_MIGRATION": "true"})
+	if r.port != "" || r.code != 1 {
+		t.Fatalf("port %q exit %d", r.port, r.code)
+	}
+	want := "gpustack.cmd.db_migration - ERROR - Failed to migrate: Can't locate revision identified by 'a7c1b20f9d3e'"
+	if !strings.Contains(r.stdout.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, MigrationDoneFile)); err == nil {
+		t.Error("done-file written")
+	}
+}
