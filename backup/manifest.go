@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
 )
 
 // ManifestFormat is the version of manifest.json.
@@ -42,11 +44,20 @@ type Manifest struct {
 	Version string `json:"version"`
 	Image   string `json:"image"`
 	ImageID string `json:"image_id,omitempty"`
-	// Engine is the database engine ("sqlite").
-	Engine   string           `json:"engine"`
-	Revision string           `json:"revision"`
-	Rows     map[string]int64 `json:"rows"`
-	Files    []File           `json:"files"`
+	// Engine is the database engine ("sqlite", "embedded-postgresql").
+	Engine string `json:"engine"`
+	// Method is how the backup was taken and is restored; manifests
+	// written before there was a choice have none and are MethodSQLite
+	// (read it with GetMethod).
+	Method plan.BackupMethod `json:"method,omitempty"`
+	// PGDir is the PGDATA directory the backup came from, relative to the
+	// data directory ("postgresql/data", or v2.0.0's "postgres/data"), and
+	// PGVersion its PG_VERSION; empty for SQLite.
+	PGDir     string           `json:"pg_dir,omitempty"`
+	PGVersion string           `json:"pg_version,omitempty"`
+	Revision  string           `json:"revision"`
+	Rows      map[string]int64 `json:"rows"`
+	Files     []File           `json:"files"`
 	// Verified is true when integrity_check, the revision read back and
 	// the schema probe all passed when the backup was written.
 	Verified bool `json:"verified"`
@@ -57,6 +68,15 @@ type File struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
+}
+
+// GetMethod is the backup's method; a manifest without one is from the
+// SQLite era.
+func (m Manifest) GetMethod() plan.BackupMethod {
+	if m.Method == "" {
+		return plan.MethodSQLite
+	}
+	return m.Method
 }
 
 // Size is the total size of the backup's files.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
 )
 
 // staleCompanions are the files next to database.db that belong to the
@@ -23,6 +25,9 @@ var staleCompanions = []string{"database.db-wal", "database.db-shm", "database.d
 // as it is instead. It verifies the backup first and refuses one that does
 // not match its manifest.
 func (s *Store) Archive(m Manifest) (io.ReadCloser, error) {
+	if m.GetMethod() != plan.MethodSQLite {
+		return nil, fmt.Errorf("backup %s is a %s backup, not a SQLite file", m.ID, m.GetMethod())
+	}
 	if err := s.Verify(m); err != nil {
 		return nil, err
 	}

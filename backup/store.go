@@ -16,6 +16,7 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
 	"github.com/gpustack-deploy/gpustack-deploy/schema"
 )
 
@@ -309,7 +310,8 @@ func (s *Store) Get(id string) (Manifest, error) {
 }
 
 // Verify checks a backup as it is on disk now: every file's size and
-// sha256 match the manifest and the database passes integrity_check.
+// sha256 match the manifest, and the database passes the check of its
+// method (integrity_check for SQLite; see verifyContent for the others).
 func (s *Store) Verify(m Manifest) error {
 	for _, f := range m.Files {
 		got, err := hashFile(filepath.Join(s.Path(m.ID), f.Name))
@@ -320,6 +322,12 @@ func (s *Store) Verify(m Manifest) error {
 			return fmt.Errorf("backup %s: %s does not match its manifest (sha256 %s…, want %s…): the file was changed or damaged",
 				m.ID, f.Name, got.SHA256[:12], f.SHA256[:12])
 		}
+	}
+	if err := s.verifyContent(m); err != nil {
+		return fmt.Errorf("backup %s: %w", m.ID, err)
+	}
+	if m.GetMethod() != plan.MethodSQLite {
+		return nil
 	}
 	snap, err := schema.Inspect(filepath.Join(s.Path(m.ID), DatabaseName), schema.Options{Integrity: true})
 	if err != nil {

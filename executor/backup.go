@@ -26,6 +26,11 @@ type Helpers interface {
 // verified backup. A backup that fails verification stops the apply before
 // anything else changes (the container is started again by the rollback).
 func (r *run) backupDatabase(ctx context.Context, a plan.Action) error {
+	if method, err := r.backupMethod(ctx, a.Method); err != nil {
+		return err
+	} else if method != plan.MethodSQLite {
+		return r.backupWith(ctx, a, method)
+	}
 	// The backup directory is checked before anything is stopped: a backup
 	// that cannot be written fails while the deployment runs untouched.
 	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)

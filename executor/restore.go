@@ -14,6 +14,9 @@ import (
 // safetyCopy stops the container and keeps the database files as they are,
 // whatever state they are in, before a restore overwrites them.
 func (r *run) safetyCopy(ctx context.Context, a plan.Action) error {
+	if done, err := r.safetyCopyFiles(ctx, a); done {
+		return err
+	}
 	id, dataDir, cleanup, err := r.dataReader(ctx)
 	if err != nil {
 		return err
@@ -59,13 +62,8 @@ func (r *run) restoreDatabase(ctx context.Context, a plan.Action) error {
 		return err
 	}
 	defer cleanup()
-	rc, err := store.Archive(m)
-	if err != nil {
+	if err := r.RestoreInto(ctx, m, id, dataDir); err != nil {
 		return err
-	}
-	defer rc.Close()
-	if err := r.eng.CopyIn(ctx, id, dataDir, rc); err != nil {
-		return fmt.Errorf("restore backup %s: %w", m.ID, err)
 	}
 	r.restored = &m
 	r.x.printf("%s: backup %s written into volume %s", r.d.Name, m.ID, r.d.Data.Source())
@@ -78,6 +76,23 @@ func (r *run) restoreDatabase(ctx context.Context, a plan.Action) error {
 // files from the running server and relies on verification to reject a
 // torn copy.
 func (x *Executor) BackupNow(ctx context.Context, d config.Deployment, current plan.State, online bool) (*backup.Manifest, error) {
+	return x.BackupNowWith(ctx, d, current, BackupOptions{Online: online})
+}
+
+// BackupOptions shape an on-demand backup.
+type BackupOptions struct {
+	// Online copies SQLite files from the running server (sqlite only).
+	Online bool
+	// Method is the backup method; empty picks the one the data volume
+	// calls for (pg-files for v2's embedded PostgreSQL, sqlite otherwise).
+	Method plan.BackupMethod
+}
+
+// BackupNowWith is BackupNow with a choice of method. A pg-dump is taken
+// from the running server; pg-files and volume stop GPUStack for the copy
+// and start it again afterwards, whatever happens.
+func (x *Executor) BackupNowWith(ctx context.Context, d config.Deployment, current plan.State, o BackupOptions) (*backup.Manifest, error) {
+	online := o.Online
 	eng, ok := x.Engines[d.Host]
 	if !ok {
 		return nil, fmt.Errorf("no connection to docker host %q", d.Host)
@@ -91,6 +106,20 @@ func (x *Executor) BackupNow(ctx context.Context, d config.Deployment, current p
 		x.printf("%s: %s", d.Name, lock.Stale)
 	}
 	r := &run{x: x, eng: eng, d: d, pd: plan.Deployment{Name: d.Name, Host: d.Host, Current: current}, res: &Result{Deployment: d.Name}}
+	method, err := r.backupMethod(ctx, o.Method)
+	if err != nil {
+		return nil, err
+	}
+	if method != plan.MethodSQLite {
+		if online && method != plan.MethodPGDump {
+			return nil, fmt.Errorf("--online copies SQLite files; a %s backup needs GPUStack stopped (use --method pg-dump for a backup of the running server)", method)
+		}
+		defer r.restart(ctx)
+		return r.takeBackup(ctx, method, backup.Manifest{
+			Deployment: d.Name, Host: d.Host, Created: x.now(), Reason: "on demand",
+			Version: current.Version, Image: current.Image, Revision: current.Revision,
+		})
+	}
 	var (
 		id, dataDir string
 		cleanup     = func() {}

@@ -151,22 +151,10 @@ func (r *run) bringBack(ctx context.Context, id string, aside bool) (bool, error
 	return true, nil
 }
 
-// restore copies the pre-upgrade backup into the data volume through the
-// stopped container id, which mounts it.
+// restore writes the pre-upgrade backup into the data volume through the
+// stopped container id, which mounts it, by the backup's method.
 func (r *run) restore(ctx context.Context, id string) error {
-	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
-	if err != nil {
-		return err
-	}
-	rc, err := store.Archive(*r.backup)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	if err := r.eng.CopyIn(ctx, id, spec.DataDir, rc); err != nil {
-		return fmt.Errorf("restore backup %s: %w", r.backup.ID, err)
-	}
-	return nil
+	return r.RestoreInto(ctx, *r.backup, id, spec.DataDir)
 }
 
 func (r *run) loadBackup(id string) (*backup.Manifest, error) {

@@ -164,17 +164,18 @@ func queryRunning(ctx context.Context, eng PGRunner, t PGTarget) ([]byte, error)
 	return stdout.Bytes(), nil
 }
 
-// StandaloneScript starts a private PostgreSQL on PGDATA $W/data: no TCP,
+// StandaloneScript starts a private PostgreSQL on PGDATA $PGD: no TCP,
 // a socket in $W, trust for local connections through an hba file of its
 // own, and a configuration that ignores GPUStack's postgresql.conf (whose
-// log directory lies on the volume). It defines pg_up and pg_down; the
-// caller sets W and PGV and runs as PGDATA's owner.
+// log directory lies on the volume). It defines pg_up and pg_down (a fast,
+// clean shut-down); the caller sets W (a scratch directory), PGD and PGV,
+// and runs as PGDATA's owner.
 const StandaloneScript = PGBinScript + `printf 'local all all trust\n' > "$W/hba.conf"
 : > "$W/ident.conf"
 : > "$W/postgresql.conf"
 pg_up() {
-	rm -f "$W/data/postmaster.pid"
-	postgres -D "$W/data" -c config_file="$W/postgresql.conf" -c hba_file="$W/hba.conf" -c ident_file="$W/ident.conf" \
+	rm -f "$PGD/postmaster.pid"
+	postgres -D "$PGD" -c config_file="$W/postgresql.conf" -c hba_file="$W/hba.conf" -c ident_file="$W/ident.conf" \
 		-c listen_addresses= -c unix_socket_directories="$W" -c port=5432 -c logging_collector=off \
 		-c shared_buffers=32MB -c max_connections=20 >"$W/server.log" 2>&1 &
 	PGPID=$!
@@ -189,7 +190,7 @@ pg_up() {
 }
 pg_down() {
 	kill -INT "$PGPID"
-	wait "$PGPID" || true
+	wait "$PGPID" || { echo "PostgreSQL did not shut down cleanly:" >&2; tail -n 5 "$W/server.log" >&2; return 4; }
 }
 `
 
@@ -197,10 +198,11 @@ pg_down() {
 // the queries are $2.
 const stoppedScript = `set -eu
 W=/tmp/gsd-read
+PGD="$W/data"
 mkdir -p "$W"
 PGV=$(cat "$1/PG_VERSION")
-` + StandaloneScript + `cp -a "$1" "$W/data"
-chmod 700 "$W/data"
+` + StandaloneScript + `cp -a "$1" "$PGD"
+chmod 700 "$PGD"
 pg_up
 printf '%s' "$2" | psql -X -q -A -t -h "$W" -p 5432 -U root -d gpustack -f - || { code=$?; pg_down; exit $code; }
 pg_down

@@ -147,7 +147,7 @@ func runBackups(_ context.Context, s stdio, args []string) int {
 	all := map[string][]backup.Manifest{}
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	if !asJSON {
-		fmt.Fprintln(tw, "DEPLOYMENT\tID\tCREATED\tVERSION\tREVISION\tSIZE\tROWS\tVERIFIED\tREASON")
+		fmt.Fprintln(tw, "DEPLOYMENT\tID\tCREATED\tVERSION\tREVISION\tMETHOD\tSIZE\tROWS\tVERIFIED\tREASON")
 	}
 	for _, d := range l.desired.Deployments {
 		list, err := listBackups(d.Backup.Dir, d.Name)
@@ -156,7 +156,7 @@ func runBackups(_ context.Context, s stdio, args []string) int {
 		}
 		all[d.Name] = list
 		for _, m := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%t\t%s\n", d.Name, m.ID, m.Created.Local().Format(time.DateTime), m.Version, m.Revision, m.Size(), m.TotalRows(), m.Verified, m.Reason)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%t\t%s\n", d.Name, m.ID, m.Created.Local().Format(time.DateTime), m.Version, m.Revision, m.GetMethod(), m.Size(), m.TotalRows(), m.Verified, m.Reason)
 		}
 	}
 	if asJSON {

@@ -41,6 +41,7 @@ func runBackup(ctx context.Context, s stdio, args []string) int {
 		c      common
 		names  []string
 		online bool
+		method string
 	)
 	fs := newFlagSet("backup", "Take a verified backup of each deployment's database now.\n"+
 		"The container is stopped for the copy (usually a second or two) and started again;\n"+
@@ -48,9 +49,15 @@ func runBackup(ctx context.Context, s stdio, args []string) int {
 		"gpustack-deploy backup -f gpustack.hcl --deployment prod", s)
 	c.register(fs)
 	fs.StringArrayVar(&names, "deployment", nil, "back up only this deployment (repeatable)")
-	fs.BoolVar(&online, "online", false, "do not stop the container")
+	fs.BoolVar(&online, "online", false, "do not stop the container (SQLite only)")
+	fs.StringVar(&method, "method", "", "pg-files (v2, GPUStack stopped for the copy), pg-dump (v2, from the running server) or volume; default: sqlite for v0.x, pg-files for v2")
 	if code, done := parse(fs, args, s); done {
 		return code
+	}
+	switch plan.BackupMethod(method) {
+	case "", plan.MethodSQLite, plan.MethodPGFiles, plan.MethodPGDump, plan.MethodVolume:
+	default:
+		return errorf(s, "--method %q: want pg-files, pg-dump, volume or sqlite", method)
 	}
 	l, ok := c.load(s)
 	if !ok {
@@ -82,13 +89,13 @@ func runBackup(ctx context.Context, s stdio, args []string) int {
 		if ct := o.Container; ct != nil {
 			current.Version, current.Image = ct.Labels[spec.LabelVersion], ct.Image
 		}
-		m, err := x.BackupNow(ctx, d, current, online)
+		m, err := x.BackupNowWith(ctx, d, current, executor.BackupOptions{Online: online, Method: plan.BackupMethod(method)})
 		if err != nil {
 			fmt.Fprintf(s.err, "Error: %s: %v\n", d.Name, err)
 			code = exitError
 			continue
 		}
-		fmt.Fprintf(s.out, "%s: backup %s verified: revision %s, %d rows, %d bytes, in %s\n", d.Name, m.ID, m.Revision, m.TotalRows(), m.Size(), d.Backup.Dir)
+		fmt.Fprintf(s.out, "%s: backup %s verified (%s): revision %s, %d rows, %d bytes, in %s\n", d.Name, m.ID, m.GetMethod(), m.Revision, m.TotalRows(), m.Size(), d.Backup.Dir)
 	}
 	return code
 }
