@@ -160,14 +160,20 @@ func (r *run) checkMigration(ctx context.Context, want expectedRows) error {
 	if !strings.Contains(string(logs), MigrationCompletedLine) {
 		return &Failure{Kind: FailMigration, Message: "v2 never logged \"" + MigrationCompletedLine + "\""}
 	}
-	tmp, err := os.MkdirTemp("", "gpustack-deploy-jump-")
+	pe, err := r.pgEngine()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	db := observe.ReadDatabaseFrom(ctx, r.eng, r.currentID, spec.DataDir, tmp, schema.Options{CountRows: true})
-	if db.Status != observe.DBRead {
-		return &Failure{Kind: FailRevision, Message: "the migrated database could not be read: " + db.Reason}
+	pgDir, _, err := observe.FindPGDir(ctx, r.eng, r.currentID, spec.DataDir)
+	if err != nil {
+		return err
+	}
+	if pgDir == "" {
+		return &Failure{Kind: FailMigration, Message: "v2 answers but its data volume holds no PostgreSQL data directory"}
+	}
+	db, err := r.readPG(ctx, pe, r.currentID, spec.DataDir, pgDir)
+	if err != nil {
+		return &Failure{Kind: FailRevision, Message: "the migrated database could not be read: " + err.Error()}
 	}
 	if err := migratedRowsKept(want, db.Rows); err != nil {
 		return err
