@@ -195,6 +195,7 @@ func readDatabase(ctx context.Context, eng *engine.Client, d config.Deployment, 
 	if pgDir != "" {
 		db := ReadPostgres(ctx, eng, pgTarget(d, od, id, dataDir), pgDir)
 		db.StalePGDirs = stale
+		db.SQLiteBeside, _, _ = eng.Stat(ctx, id, dataDir+"/database.db")
 		return db
 	}
 	// A copy taken while GPUStack writes can be torn; a second copy is

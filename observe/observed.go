@@ -161,6 +161,10 @@ type Database struct {
 	// found beside it, which GPUStack ignores (#3676).
 	PGDir       string   `json:"pg_dir,omitempty"`
 	StalePGDirs []string `json:"stale_pg_dirs,omitempty"`
+	// SQLiteBeside is true when a v0.x database.db lies beside the
+	// embedded PostgreSQL: left by a data migration (v2 never deletes it)
+	// or by a v2 started on v0.x data without the migration switch.
+	SQLiteBeside bool `json:"sqlite_beside,omitempty"`
 }
 
 // Fingerprint is a digest of everything a plan was computed from. A saved

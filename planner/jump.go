@@ -238,6 +238,9 @@ func (b *builder) failedJump() bool {
 			evidence = fmt.Sprintf("the embedded PostgreSQL is stamped %s, a v0.x revision: the copy stopped before v2 upgraded it", db.Revision)
 		}
 	}
+	if evidence == "" && db.SQLiteBeside {
+		evidence = "database.db, the v0.x database, lies beside it: v2 was started on v0.x data without the migration, or the migration failed"
+	}
 	if evidence == "" {
 		return false
 	}

@@ -378,6 +378,27 @@ func TestPlan(t *testing.T) {
 			want: "prod@default:\n  REFUSED failed-data-migration: an earlier v0.x → v2 data migration on this volume did not finish\n",
 		},
 		{
+			name: "v2 started on v0.x data without the switch (database.db beside PostgreSQL, no done-file): refused",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := plantest.V2Deployment("v2.2.3")
+				od := plantest.Running(t, d, "c4d7e8f9a0b1")
+				od.Database = plantest.PostgresDatabase(t, "c4d7e8f9a0b1")
+				od.Database.SQLiteBeside = true
+				return d, od
+			},
+			want: "prod@default:\n  REFUSED failed-data-migration: an earlier v0.x → v2 data migration on this volume did not finish\n",
+		},
+		{
+			name: "a fresh v2 installation (no done-file, no database.db): nothing to do",
+			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
+				d := plantest.V2Deployment("v2.2.3")
+				od := plantest.Running(t, d, "c4d7e8f9a0b1")
+				od.Database = plantest.PostgresDatabase(t, "c4d7e8f9a0b1")
+				return d, od
+			},
+			want: "prod@default:\n",
+		},
+		{
 			name: "an earlier jump left PostgreSQL at the v0.x head without the done-file: refused",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
 				od := plantest.Running(t, plantest.Deployment("v0.7.1", "cpu"), "d19176de3b74")
