@@ -191,9 +191,13 @@ func TestExternalURLNeverInThePlan(t *testing.T) {
 			t.Errorf("the plan reveals the URL:\n%s", s)
 		}
 	}
-	backup, _ := p.Deployments[0].Action(plan.ActionBackupDatabase)
-	if backup.Method != plan.MethodExternalDump {
-		t.Errorf("backup method %q, want external-dump", backup.Method)
+	if r := p.Deployments[0].Refusals; len(r) != 1 || r[0].Code != plan.RefuseExternalBackup || !strings.Contains(r[0].Remedy, `external = "acknowledged"`) {
+		t.Errorf("an external database without acknowledgement: refusals %+v, want external-backup-unsupported", r)
+	}
+	d.Backup.ExternalAcknowledged = true
+	p = planOne(t, d, od)
+	if _, ok := p.Deployments[0].Action(plan.ActionBackupDatabase); ok || len(p.Deployments[0].Refusals) > 0 {
+		t.Errorf("acknowledged: want no backup and no refusal, got %s", p)
 	}
 	verify, _ := p.Deployments[0].Action(plan.ActionVerify)
 	if verify.To != "" {
