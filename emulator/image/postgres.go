@@ -19,6 +19,8 @@ import (
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+
+	"github.com/gpustack-deploy/gpustack-deploy/emulator"
 )
 
 // The PostgreSQL base image of the v2-era emulator images: a Debian
@@ -32,7 +34,7 @@ const (
 	LabelPostgresBase = "io.gpustack-deploy.postgres-base"
 	// PostgresUID is the uid and gid PostgreSQL runs as in GPUStack's v2
 	// image (facts §7); the base image has a user and group gpustack with it.
-	PostgresUID = 9999
+	PostgresUID = emulator.PostgresUID
 	// EnvDebianMirror overrides the mirror debootstrap fetches from.
 	EnvDebianMirror = "GPUSTACK_DEPLOY_DEBIAN_MIRROR"
 	// DefaultDebianMirror is used without EnvDebianMirror.
