@@ -45,7 +45,7 @@ func (r *run) takeBackup(ctx context.Context, method plan.BackupMethod, m backup
 // neither applies (a SQLite safety copy).
 func (r *run) safetyCopyFiles(ctx context.Context, a plan.Action) (bool, error) {
 	method := plan.MethodPGFiles
-	if a.Method == plan.MethodVolume {
+	if a.Method == plan.MethodVolume || r.restoresVolume() {
 		method = plan.MethodVolume
 	}
 	pgDir, err := r.findPGDir(ctx)
@@ -80,6 +80,24 @@ func (r *run) safetyCopyFiles(ctx context.Context, a plan.Action) (bool, error) 
 	r.res.SafetyCopy = m.ID
 	r.x.printf("%s: safety copy %s kept (%s, unverified, as found)", r.d.Name, m.ID, method)
 	return true, nil
+}
+
+// restoresVolume reports whether the plan restores a volume backup: that
+// empties the whole volume, so the safety copy before it keeps it whole.
+func (r *run) restoresVolume() bool {
+	a, ok := r.pd.Action(plan.ActionRestoreDatabase)
+	if !ok {
+		return false
+	}
+	if a.Method != "" {
+		return a.Method == plan.MethodVolume
+	}
+	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
+	if err != nil {
+		return false
+	}
+	m, err := store.Get(a.Subject)
+	return err == nil && m.GetMethod() == plan.MethodVolume
 }
 
 // checkPostgres is checkDatabase for a v2 data volume: it reads the
