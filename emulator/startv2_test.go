@@ -139,10 +139,31 @@ func v071Dir(t *testing.T, dir string) map[string]int {
 	}
 	var counts map[string]int
 	emulatorCmd(t, dir, &counts, "seed", "--models", "3", "--instances", "4", "--users", "2")
+	for _, stmt := range v071Rows {
+		emulatorCmd(t, dir, nil, "sql", stmt)
+	}
+	emulatorCmd(t, dir, &counts, "rows")
 	if code := r.stop(); code != 0 {
 		t.Fatalf("v0.7.1 exit %d", code)
 	}
 	return counts
+}
+
+// v071Rows fill the other tables `gpustack migrate` copies, on a v0.7.1
+// database that holds seeded users, models and instances.
+var v071Rows = []string{
+	`INSERT INTO workers (created_at, updated_at, name, hostname, ip, state, labels, status, unreachable)
+	VALUES ('2025-08-01 10:00:00', '2025-08-01 10:00:00', 'w1', 'host1', '10.0.0.1', 'READY', '{}', '{"gpu_devices": []}', 1)`,
+	`INSERT INTO api_keys (created_at, updated_at, name, access_key, hashed_secret_key, user_id)
+	VALUES ('2025-08-01 10:00:00', '2025-08-01 10:00:00', 'k1', 'ak1', 'hs1', (SELECT min(id) FROM users))`,
+	`INSERT INTO model_files (created_at, updated_at, source, huggingface_repo_id, size, resolved_paths, state, cleanup_on_delete)
+	VALUES ('2025-08-01 10:00:00', '2025-08-01 10:00:00', 'HUGGING_FACE', 'org/m', 1234, '["/var/lib/gpustack/cache/m"]', 'READY', 0)`,
+	`INSERT INTO modelinstancemodelfilelink (model_instance_id, model_file_id)
+	VALUES ((SELECT min(id) FROM model_instances), (SELECT min(id) FROM model_files))`,
+	`INSERT INTO model_usages (created_at, updated_at, user_id, model_id, date, prompt_token_count, completion_token_count, request_count, operation)
+	VALUES ('2025-08-01 10:00:00', '2025-08-01 10:00:00', (SELECT min(id) FROM users), (SELECT min(id) FROM models), '2025-08-01', 10, 20, 3, 'CHAT_COMPLETION')`,
+	`INSERT INTO system_loads (created_at, updated_at, timestamp, cpu, ram, gpu, vram)
+	VALUES ('2025-08-01 10:00:00', '2025-08-01 10:00:00', 1754042400, 0.5, 0.25, 0.1, 0.2)`,
 }
 
 func TestV2DataMigration(t *testing.T) {
@@ -157,10 +178,18 @@ func TestV2DataMigration(t *testing.T) {
 	serving(t, r, "v2.2.3")
 	var after map[string]int
 	emulatorCmd(t, dir, &after, "rows")
-	for _, table := range []string{"models", "model_instances", "workers", "api_keys", "model_files", "system_loads"} {
-		if after[table] != before[table] {
+	for _, table := range []string{"models", "model_instances", "workers", "api_keys", "model_files", "modelinstancemodelfilelink", "model_usages", "system_loads"} {
+		if after[table] != before[table] || after[table] == 0 {
 			t.Errorf("%s: %d rows in SQLite, %d in PostgreSQL", table, before[table], after[table])
 		}
+	}
+	w := sqlRows(t, dir, "SELECT unreachable, cluster_id IS NOT NULL AS in_cluster FROM workers")
+	if len(w) != 1 || w[0]["unreachable"] != true || w[0]["in_cluster"] != true {
+		t.Errorf("workers after the migration: %v", w)
+	}
+	u := sqlRows(t, dir, "SELECT model_name, prompt_token_count FROM model_usages")
+	if len(u) != 1 || u[0]["model_name"] == "" || u[0]["prompt_token_count"] != float64(10) {
+		t.Errorf("model_usages after the migration: %v", u)
 	}
 	users := sqlRows(t, dir, "SELECT count(*) AS n FROM principals WHERE kind = 'USER'")
 	if n := users[0]["n"].(float64); int(n) != before["users"] {

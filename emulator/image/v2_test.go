@@ -233,6 +233,16 @@ func TestV2Images(t *testing.T) {
 		vol := newVolume(t, cli)
 		id, _ := healthyOn(t, cli, v071.Ref, vol)
 		execIn(t, cli, id, "gpustack", "emulator", "seed", "--models", "3", "--instances", "5", "--users", "2")
+		for _, stmt := range []string{
+			`INSERT INTO workers (created_at, updated_at, name, hostname, ip, state, labels, status) VALUES ('2025-08-01 10:00:00', '2025-08-01 10:00:00', 'w1', 'host1', '10.0.0.1', 'READY', '{}', '{}')`,
+			`INSERT INTO api_keys (created_at, updated_at, name, access_key, hashed_secret_key, user_id) VALUES ('2025-08-01 10:00:00', '2025-08-01 10:00:00', 'k1', 'ak1', 'hs1', 1)`,
+			`INSERT INTO model_files (created_at, updated_at, source, size, state) VALUES ('2025-08-01 10:00:00', '2025-08-01 10:00:00', 'HUGGING_FACE', 1234, 'READY')`,
+			`INSERT INTO modelinstancemodelfilelink (model_instance_id, model_file_id) VALUES ((SELECT min(id) FROM model_instances), (SELECT min(id) FROM model_files))`,
+			`INSERT INTO model_usages (created_at, updated_at, user_id, model_id, date, prompt_token_count, completion_token_count, request_count, operation) VALUES ('2025-08-01 10:00:00', '2025-08-01 10:00:00', 1, (SELECT min(id) FROM models), '2025-08-01', 10, 20, 3, 'CHAT_COMPLETION')`,
+			`INSERT INTO system_loads (created_at, updated_at, timestamp, cpu, ram, gpu, vram) VALUES ('2025-08-01 10:00:00', '2025-08-01 10:00:00', 1754042400, 0.5, 0.25, 0.1, 0.2)`,
+		} {
+			execIn(t, cli, id, "gpustack", "emulator", "sql", stmt)
+		}
 		counts := rowCounts(t, cli, id)
 		stop(t, cli, id)
 		return vol, counts
@@ -244,7 +254,7 @@ func TestV2Images(t *testing.T) {
 		t.Logf("v0.7.1 → v2.2.3 with data migration to healthy: %s", took.Round(time.Millisecond))
 		after := rowCounts(t, cli, id)
 		for _, table := range []string{"models", "model_instances", "workers", "api_keys", "model_files", "modelinstancemodelfilelink", "model_usages", "system_loads"} {
-			if after[table] != before[table] {
+			if after[table] != before[table] || after[table] == 0 {
 				t.Errorf("%s: %d rows before, %d after", table, before[table], after[table])
 			}
 		}
