@@ -90,6 +90,9 @@ type Result struct {
 	Failure *Failure
 	// RolledBack is true when the previous container and database are back.
 	RolledBack bool
+	// Unrestored is true when the apply had changed the deployment and
+	// going back failed or was not possible: it is left for the operator.
+	Unrestored bool
 	// Notes are what the operator should read afterwards.
 	Notes []string
 }

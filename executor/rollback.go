@@ -42,10 +42,10 @@ func (r *run) fail(ctx context.Context, a plan.Action, cause error) error {
 		return cause
 	}
 	back, err := r.rollback(ctx)
+	r.res.RolledBack, r.res.Unrestored = back, !back
 	if err != nil {
 		return fmt.Errorf("%w\nrollback failed: %v", cause, err)
 	}
-	r.res.RolledBack = back
 	return cause
 }
 

@@ -146,7 +146,7 @@ func applyExitCode(results []executor.Result) int {
 	switch {
 	case last.RolledBack:
 		return exitRolledBack
-	case last.Failure != nil && last.Failure.Kind != executor.FailAction && last.Failure.Kind != executor.FailCleanup:
+	case last.Unrestored, last.Failure != nil && last.Failure.Kind != executor.FailAction && last.Failure.Kind != executor.FailCleanup:
 		return exitBroken
 	default:
 		return exitError
