@@ -41,8 +41,9 @@
 //     random characters); database gpustack; pg_hba trusts root from
 //     127.0.0.1, ::1 and the unix socket (/run/postgresql) and wants
 //     scram-sha-256 otherwise; port --database-port / GPUSTACK_DATABASE_PORT
-//     (5432); its log in <log-dir>/postgresql/postgresql.log, and in the
-//     container log until it is ready (errors always). It runs as a child
+//     (5432); its log in <log-dir>/postgresql/postgresql.log (the container
+//     log only gets what explains a failed start, and FATAL/PANIC lines
+//     later). It runs as a child
 //     with uid 9999, so a PGDATA with the wrong owner or mode fails with
 //     PostgreSQL's own message (#3739) and the process exits 1. psql,
 //     pg_dump and pg_restore are on PATH (/usr/lib/postgresql/15/bin first).

@@ -315,8 +315,10 @@ func (p *postgres) start(ctx context.Context, getenv func(string) string) (*sql.
 	return db, nil
 }
 
-// tee copies PostgreSQL's output to its log file, and to the container log
-// until it is ready and for errors afterwards.
+// tee copies PostgreSQL's output to its log file (GPUStack's image logs to
+// log/postgresql only). The container log gets what explains a failed
+// start — every line but routine LOG ones until PostgreSQL is ready — and
+// FATAL and PANIC lines afterwards.
 func (p *postgres) tee(r io.Reader, logf *os.File) {
 	defer logf.Close()
 	sc := bufio.NewScanner(r)
@@ -324,14 +326,13 @@ func (p *postgres) tee(r io.Reader, logf *os.File) {
 	for sc.Scan() {
 		line := sc.Text()
 		fmt.Fprintln(logf, line)
+		echo := !strings.Contains(line, "] LOG:  ")
 		select {
 		case <-p.ready:
-			if !strings.Contains(line, "ERROR:") && !strings.Contains(line, "FATAL:") && !strings.Contains(line, "PANIC:") {
-				continue
-			}
+			echo = strings.Contains(line, "FATAL:") || strings.Contains(line, "PANIC:")
 		default:
 		}
-		if p.echo != nil {
+		if echo && p.echo != nil {
 			fmt.Fprintln(p.echo, line)
 		}
 	}
