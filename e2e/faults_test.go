@@ -48,16 +48,17 @@ type planAction struct {
 }
 
 // TestFaultKillMatrix kills an upgrade with SIGKILL as soon as its journal
-// records each step of the plan as started, and as done, and once in the
-// middle of writing the backup; every time, a re-run must converge with
-// every row.
+// records each step of the plan as started, and as done, and twice in the
+// middle of the backup; every time, a re-run must converge with every row.
 //
-// "As soon as the journal records X" means: the journal is polled every
-// couple of milliseconds and the process is killed once the line is there,
-// so the kill lands a few milliseconds after the boundary, not exactly on
-// it. A step that takes no time (migrate-database, run by GPUStack at
-// start) may thus be killed one step later; each subtest logs the journal
-// as the killed run left it, which shows where the kill really landed.
+// "As soon as the journal records X" is not "exactly at X": the journal
+// and backup directories are watched with inotify, the apply is frozen
+// (SIGSTOP) on each change while the journal is read, and killed once the
+// line is there. The freeze lands after the write, usually within
+// microseconds, sometimes a step later under load (a step that takes no
+// time, such as migrate-database, run by GPUStack at start, is easily
+// passed). Each subtest logs the journal as the killed run left it, which
+// shows where the kill really landed.
 func TestFaultKillMatrix(t *testing.T) {
 	t.Parallel()
 	// The matrix follows the real plan of the upgrade, read from plan --json.
