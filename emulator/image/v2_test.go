@@ -194,6 +194,13 @@ func TestV2Images(t *testing.T) {
 			t.Errorf("revision %q", rev)
 		}
 		execIn(t, cli, id, "test", "-s", "/var/lib/gpustack/bootstrap_version")
+		if dump := execIn(t, cli, id, "pg_dump", "-h", "127.0.0.1", "-U", "root", "--schema-only", "gpustack"); !strings.Contains(dump, "CREATE TABLE public.alembic_version") {
+			t.Errorf("pg_dump --schema-only lacks alembic_version:\n%.2000s", dump)
+		}
+		// The socket and Debian's /usr/bin wrapper work too.
+		if n := strings.TrimSpace(execIn(t, cli, id, "/usr/bin/psql", "-U", "root", "-d", "gpustack", "-tAc", "SELECT count(*) FROM users WHERE username = 'admin'")); n != "1" {
+			t.Errorf("admin users over the socket: %q", n)
+		}
 		if own := execIn(t, cli, id, "stat", "-c", "%u:%g %a", "/var/lib/gpustack/postgresql/data"); own != "9999:9999 700\n" {
 			t.Errorf("PGDATA %q", own)
 		}
