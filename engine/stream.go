@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -66,9 +67,14 @@ func (c *Client) ExecStream(ctx context.Context, id string, o ExecOptions) (int,
 	if _, err := stdcopy.StdCopy(stdout, stderr, att.Reader); err != nil {
 		return -1, fmt.Errorf("exec %s in %s: output: %w", first(o.Cmd), short(id), err)
 	}
-	// A command that stops reading early (it failed) makes the input copy
-	// fail too; its exit code says more than the broken pipe.
+	// A command that stops reading early makes the input copy fail with a
+	// broken pipe: when it failed, its exit code says more; when it
+	// succeeded, it had read what it needed (pg_restore --list reads the
+	// table of contents only).
 	inErr := <-stdinErr
+	if errors.Is(inErr, syscall.EPIPE) || errors.Is(inErr, syscall.ECONNRESET) {
+		inErr = nil
+	}
 	insp, err := c.api.ContainerExecInspect(ctx, created.ID)
 	if err != nil {
 		return -1, fmt.Errorf("exec %s in %s: %w", first(o.Cmd), short(id), err)
