@@ -604,9 +604,8 @@ gpustack %q {
   variant        = "cpu"
   container_name = %q
   network_mode   = "host" # the private daemon has no bridge
-  container_port = %d
-  # --port repeats container_port: gpustack-deploy does not pass it (yet)
-  args           = ["--disable-worker", "--port", "%d"]
+  container_port = %d # passed to GPUStack as --port
+  args           = ["--disable-worker"]
   env            = { GPUSTACK_EMULATOR_STARTUP_DELAY = var.delay }
   volume "data"  { name = %q }
   volume "cache" { name = %q }
@@ -614,7 +613,7 @@ gpustack %q {
   policy { pull = "never" }
   health { timeout = "30s" }
 }
-`, d.name, d.container, d.port, d.port, d.data, d.cache)
+`, d.name, d.container, d.port, d.data, d.cache)
 	if err := os.WriteFile(d.file, []byte(hcl), 0o644); err != nil {
 		t.Fatal(err)
 	}

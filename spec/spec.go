@@ -91,6 +91,13 @@ func For(d config.Deployment, revision string) Container {
 	if !d.HostNetwork() {
 		c.Port.Published, c.Port.HostIP, c.Port.HostPort = true, d.ListenAddress, d.Port
 	}
+	if d.ContainerPort != 0 && d.ContainerPort != config.DefaultPort {
+		// GPUStack listens on 80 unless told; config refuses --port and
+		// GPUSTACK_PORT in args and env, so container_port is the one
+		// source. The default is not passed, so the containers of files
+		// that never set it keep their arguments and hash.
+		c.Args = append(c.Args, config.Value{S: "--port"}, config.Value{S: strconv.Itoa(d.ContainerPort)})
+	}
 	c.Mounts = append(c.Mounts, mountOf(d.Data, DataDir, RoleData))
 	if d.Cache != nil {
 		c.Mounts = append(c.Mounts, mountOf(*d.Cache, d.Cache.Path, RoleCache))

@@ -159,3 +159,16 @@ func TestDatabaseURL(t *testing.T) {
 		t.Errorf("Describe reveals the URL: %s", c.Describe())
 	}
 }
+
+func TestContainerPortIsPassedAsPortFlag(t *testing.T) {
+	d := base()
+	if args := For(d, "").ArgStrings(); slices.Contains(args, "--port") {
+		t.Errorf("the default container_port is passed: %v", args)
+	}
+	d.ContainerPort = 8080
+	args := For(d, "").ArgStrings()
+	i := slices.Index(args, "--port")
+	if i < 0 || i+1 >= len(args) || args[i+1] != "8080" {
+		t.Errorf("container_port 8080 is not passed as --port 8080: %v", args)
+	}
+}
