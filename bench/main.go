@@ -74,6 +74,8 @@ func main() {
 	flag.DurationVar(&o.startupDelay, "startup-delay", 3*time.Second, "GPUSTACK_EMULATOR_STARTUP_DELAY of the downtime's second row (0: one row only)")
 	flag.IntVar(&o.splitRuns, "split-runs", 5, "timed runs of each cache-split method")
 	flag.IntVar(&o.splitMiB, "split-mib", 2048, fmt.Sprintf("size of the model cache the split moves, MiB (%d files of a %d-th each, and a few small ones)", splitFiles, splitFiles))
+	flag.IntVar(&o.v2Runs, "v2-runs", 3, "timed backup+restore rounds per method of the v2backup section")
+	flag.IntVar(&o.v2MiB, "v2-mib", 300, "size the v2 database is grown to for the v2backup section, MiB")
 	flag.BoolVar(&o.update, "update", false, "with -only: merge the sections run into the existing -out file, replacing their earlier figures and keeping the rest (sections: "+strings.Join(mergeable, ", ")+")")
 	flag.Parse()
 	if o.upgradeRuns <= 0 {
@@ -85,6 +87,10 @@ func main() {
 	}
 	if o.backupRuns < 1 || o.backupMiB < 1 || o.backupBlob < 1 || o.downtimeRuns < 1 || o.startupDelay < 0 {
 		fmt.Fprintln(os.Stderr, "bench: -backup-runs, -backup-mib, -backup-blob and -downtime-runs must be at least 1, -startup-delay not negative")
+		os.Exit(2)
+	}
+	if o.v2Runs < 1 || o.v2MiB < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -v2-runs and -v2-mib must be at least 1")
 		os.Exit(2)
 	}
 	if o.splitRuns < 1 || o.splitMiB < splitFiles || o.splitMiB%splitFiles != 0 {
@@ -163,6 +169,8 @@ type options struct {
 	startupDelay time.Duration
 	// cache split
 	splitRuns, splitMiB int
+	// v2 database backup and restore
+	v2Runs, v2MiB int
 	// merge into the existing report instead of writing it anew
 	update bool
 	// the command line, for the report
@@ -170,13 +178,19 @@ type options struct {
 }
 
 // allSections are the parts of a run, in the order they run.
-var allSections = []string{"plan", "upgrade", "backup", "downtime", "split", "gobench"}
+var allSections = []string{"plan", "upgrade", "backup", "downtime", "split", "v2backup", "gobench"}
+
+// optInSections run only when -only names them: they need the v2 emulator
+// image (debootstrap, root) and minutes of their own.
+var optInSections = []string{"v2backup"}
 
 func parseSections(only string) (map[string]bool, error) {
 	out := map[string]bool{}
 	if strings.TrimSpace(only) == "" {
 		for _, s := range allSections {
-			out[s] = true
+			if !slices.Contains(optInSections, s) {
+				out[s] = true
+			}
 		}
 		return out, nil
 	}

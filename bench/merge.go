@@ -13,7 +13,7 @@ import (
 // HTML comments (<!-- bench:SECTION:PLACE --> … <!-- /bench:SECTION:PLACE -->),
 // so that `-only SECTION -update` can replace them in an existing file and
 // keep everything else, figures of the other sections included.
-var mergeable = []string{"split"}
+var mergeable = []string{"split", "v2backup"}
 
 // Places of a section's parts in the report, in file order.
 const (

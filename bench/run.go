@@ -55,6 +55,8 @@ type results struct {
 	downtime *downtimeResults
 	// cache split against a raw copy (nil: not run)
 	split *splitResults
+	// v2 database backup and restore
+	v2 *v2Results
 }
 
 type engineCounts struct{ containers, volumes int }
@@ -126,6 +128,12 @@ func (b *bench) run(ctx context.Context) error {
 	if b.o.has("split") {
 		var err error
 		if r.split, err = b.splitSection(ctx); err != nil {
+			return err
+		}
+	}
+	if b.o.has(v2Section) {
+		var err error
+		if r.v2, err = b.v2backupSection(ctx); err != nil {
 			return err
 		}
 	}
@@ -403,6 +411,16 @@ func (b *bench) merged(r *results, doc string) (string, error) {
 			{placeBreakdown, splitBreakdown(r.split)},
 		}
 		if doc, err = mergeReport(doc, "split", parts, splitReproduce); err != nil {
+			return "", err
+		}
+	}
+	if b.o.has(v2Section) {
+		parts := []part{
+			{placeNote, mergeNote(b, r, doc, v2Section, "*v2 backup and restore*")},
+			{placeMethod, v2MethodText(b)},
+			{placeResults, v2Table(r.v2)},
+		}
+		if doc, err = mergeReport(doc, v2Section, parts, v2Reproduce); err != nil {
 			return "", err
 		}
 	}
