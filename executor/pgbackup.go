@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 
@@ -190,12 +189,19 @@ func (r *run) storeFiles(ctx context.Context, pe PGEngine, id, dataDir string, m
 		defer rc.Close()
 		st.Name, st.Source, st.SecretsDir, st.Check = backup.PGFilesName, rc, secrets, backup.CheckPGFiles
 	case plan.MethodVolume:
-		rc, err := pe.CopyOut(ctx, id, dataDir)
+		// Through a helper that mounts the data volume alone: GPUStack's
+		// container would add the cache volume mounted inside it.
+		hid, cleanup, err := r.dataOnly(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		rc, err := pe.CopyOut(ctx, hid, "/data")
 		if err != nil {
 			return nil, err
 		}
 		defer rc.Close()
-		rel := backup.Reroot(rc, path.Base(dataDir), ".")
+		rel := backup.Reroot(rc, "data", ".")
 		defer rel.Close()
 		st.Name, st.Source, st.Check = backup.VolumeName, rel, backup.CheckVolume
 	default:
@@ -206,6 +212,20 @@ func (r *run) storeFiles(ctx context.Context, pe PGEngine, id, dataDir string, m
 		return nil, fmt.Errorf("back up %s (%s): %w", r.d.Name, method, err)
 	}
 	return out, nil
+}
+
+// dataOnly creates a helper container that mounts the data volume, and
+// nothing else, at /data.
+func (r *run) dataOnly(ctx context.Context) (string, func(), error) {
+	h, ok := r.eng.(Helpers)
+	if !ok {
+		return "", nil, fmt.Errorf("the engine of host %s cannot create helper containers", r.d.Host)
+	}
+	id, err := h.CreateHelper(ctx, r.d.Name, engine.HelperMount{Volume: r.d.Data.Name, HostPath: r.d.Data.HostPath, Target: "/data"})
+	if err != nil {
+		return "", nil, err
+	}
+	return id, func() { _ = r.eng.RemoveContainer(context.WithoutCancel(ctx), id) }, nil
 }
 
 // readSQLite reads a v0.x SQLite database through container id (for the
@@ -236,9 +256,10 @@ func copyPGSecrets(ctx context.Context, eng observe.FileReader, id, dataDir, dst
 }
 
 // pgDumpScript streams pg_dump's custom format of database gpustack from
-// GPUStack's own server to stdout.
+// GPUStack's own server to stdout. It gives up rather than wait forever
+// behind a lock GPUStack holds (a migration in progress).
 const pgDumpScript = observe.PGBinScript + `if [ -z "${PGPASSWORD:-}" ] && [ -r "$2/postgres_root_pass" ]; then PGPASSWORD=$(cat "$2/postgres_root_pass"); export PGPASSWORD; fi
-exec pg_dump -Fc -h 127.0.0.1 -p "$1" -U root -d gpustack
+exec pg_dump -Fc --lock-wait-timeout=120s -h 127.0.0.1 -p "$1" -U root -d gpustack
 `
 
 // backupDump takes a pg-dump backup from the running container: pg_dump

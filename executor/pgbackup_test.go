@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,7 @@ type pgFake struct {
 	models    int64
 	tools     []string
 	ownedIn   []string
+	helpers   int
 }
 
 func (p *pgFake) ExecStream(_ context.Context, id string, o engine.ExecOptions) (int, error) {
@@ -161,6 +163,21 @@ func (p *pgFake) CopyInOwned(_ context.Context, id, dir string, r io.Reader) err
 	}
 }
 
+// CreateHelper adds a created container that mounts the given volumes.
+func (p *pgFake) CreateHelper(_ context.Context, _ string, mounts ...engine.HelperMount) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.nextID++
+	id := "h" + strconv.Itoa(p.nextID)
+	ct := engine.Container{ID: id, Name: "helper-" + id, State: "created", Labels: map[string]string{spec.LabelRole: spec.RoleHelper}}
+	for _, m := range mounts {
+		ct.Mounts = append(ct.Mounts, engine.Mount{Type: "volume", Name: m.Volume, Destination: m.Target})
+	}
+	p.containers[id] = &fakeContainer{ct: ct, exited: make(chan struct{})}
+	p.helpers++
+	return id, nil
+}
+
 // RunTool carries out the restore's scripts on the volume's directory.
 func (p *pgFake) RunTool(_ context.Context, t engine.Tool) (engine.ToolResult, error) {
 	p.mu.Lock()
@@ -174,6 +191,18 @@ func (p *pgFake) RunTool(_ context.Context, t engine.Tool) (engine.ToolResult, e
 			return engine.ToolResult{}, err
 		}
 		return engine.ToolResult{}, os.MkdirAll(filepath.Dir(live), 0o755)
+	case emptyScript:
+		p.tools = append(p.tools, "empty")
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return engine.ToolResult{}, err
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return engine.ToolResult{}, err
+			}
+		}
+		return engine.ToolResult{}, nil
 	case swapScript:
 		p.tools = append(p.tools, "swap")
 		if err := os.RemoveAll(live); err != nil {
@@ -366,5 +395,50 @@ func TestBackupMethodDispatch(t *testing.T) {
 	}
 	if _, err := r.takeBackup(ctx, plan.MethodPGFiles, backup.Manifest{}); err == nil {
 		t.Errorf("a pg-files backup through an engine that cannot keep owners was attempted")
+	}
+}
+
+// TestVolumeBackupOfSQLiteRoundTrip is the way back of the v0.x → v2 jump:
+// a volume backup of a v0.x data volume, restored over a volume v2 wrote
+// into, gives back exactly the old files.
+func TestVolumeBackupOfSQLiteRoundTrip(t *testing.T) {
+	u := newUpgrade(t, nil)
+	pf := &pgFake{fakeEngine: u.f}
+	if err := os.WriteFile(filepath.Join(u.data, ".hidden"), []byte("dotfile"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &run{x: u.x, eng: pf, d: u.d, pd: u.p.Deployments[0], res: &Result{}}
+	ctx := context.Background()
+	a := plan.Action{Kind: plan.ActionBackupDatabase, From: oldHead, Method: plan.MethodVolume}
+	if err := r.backupDatabase(ctx, a); err != nil {
+		t.Fatalf("backup: %v\n%s", err, u.out)
+	}
+	m := r.backup
+	if m.GetMethod() != plan.MethodVolume || !m.Verified || m.Engine != "sqlite" || m.Revision != oldHead || m.Rows == nil {
+		t.Fatalf("manifest %+v", m)
+	}
+	// v2 writes its PostgreSQL beside the SQLite file; the restore must
+	// remove it and bring back everything else, dotfiles included.
+	writePGData(t, u.data, backup.PGShutdowned, "v2")
+	if err := os.Remove(filepath.Join(u.data, ".hidden")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RestoreInto(ctx, *m, u.old, spec.DataDir); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(u.data, "postgresql")); !os.IsNotExist(err) {
+		t.Errorf("v2's postgresql/ survived the restore: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(u.data, ".hidden")); err != nil || string(b) != "dotfile" {
+		t.Errorf(".hidden after the restore: %q %v", b, err)
+	}
+	if rev := revisionOf(t, filepath.Join(u.data, "database.db")); rev != oldHead {
+		t.Errorf("database.db after the restore is at %s, want %s", rev, oldHead)
+	}
+	if !reflect.DeepEqual(pf.tools, []string{"empty"}) {
+		t.Errorf("tools %v, want the volume emptied once", pf.tools)
+	}
+	if pf.helpers != 2 {
+		t.Errorf("%d helpers, want 2: the volume is read and written through one that mounts it alone", pf.helpers)
 	}
 }

@@ -242,7 +242,14 @@ func (r *run) restoreVolume(ctx context.Context, store *backup.Store, m backup.M
 	if err := r.volumeTool(ctx, emptyScript, spec.DataDir); err != nil {
 		return fmt.Errorf("restore backup %s: empty volume %s: %w", m.ID, r.d.Data.Source(), err)
 	}
-	if err := pe.CopyInOwned(ctx, id, dataDir, f); err != nil {
+	// Through a helper that mounts the data volume alone, as the backup
+	// was read: nothing lands in a cache volume mounted inside GPUStack's.
+	hid, cleanup, err := r.dataOnly(ctx)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if err := pe.CopyInOwned(ctx, hid, "/data", f); err != nil {
 		return fmt.Errorf("restore backup %s: %w", m.ID, err)
 	}
 	return nil
