@@ -175,9 +175,9 @@ func TestV2FailedMigrationRestoresPGFiles(t *testing.T) {
 }
 
 // TestV2BackupRestoreRoundTrip takes an on-demand backup by each method,
-// adds rows, restores the backup and finds the rows of the backup again.
+// deletes rows, restores the backup and finds the rows of the backup again.
 func TestV2BackupRestoreRoundTrip(t *testing.T) {
-	for _, method := range []string{"pg-files", "pg-dump"} {
+	for _, method := range []string{"pg-files", "pg-dump", "volume"} {
 		t.Run(method, func(t *testing.T) {
 			d := v2Deployment(t, "v2rt", "v2.2.3")
 			expectCode(t, d.gsd("apply", "--auto-approve"), 0)
@@ -208,14 +208,20 @@ func TestV2BackupRestoreRoundTrip(t *testing.T) {
 					t.Errorf("table %s: %d rows after the restore, %d in the backup", table, restored[table], atBackup[table])
 				}
 			}
+			// A volume restore empties the whole volume: its safety copy
+			// keeps the whole volume too.
+			wantSafety := "pg-files"
+			if method == "volume" {
+				wantSafety = "volume"
+			}
 			var safety bool
 			for _, m := range d.v2Backups() {
-				if strings.HasSuffix(m.ID, "-safety") && m.Method == "pg-files" && !m.Verified {
+				if strings.HasSuffix(m.ID, "-safety") && m.Method == wantSafety && !m.Verified {
 					safety = true
 				}
 			}
 			if !safety {
-				t.Errorf("no pg-files safety copy was kept: %+v", d.v2Backups())
+				t.Errorf("no %s safety copy was kept: %+v", wantSafety, d.v2Backups())
 			}
 		})
 	}
@@ -305,4 +311,59 @@ func volumeDigest(t *testing.T, volume string) string {
 		t.Fatalf("digest of %s is empty: %s", volume, stderr.String())
 	}
 	return stdout.String()
+}
+
+// TestV2LegacyPGDirIsRead moves a stopped v2 data volume's PGDATA to
+// v2.0.0's postgres/data (#3676): observe finds it there, and a pg-files
+// backup records that it came from there.
+func TestV2LegacyPGDirIsRead(t *testing.T) {
+	d := v2Deployment(t, "v2legacy", "v2.2.3")
+	expectCode(t, d.gsd("apply", "--auto-approve"), 0)
+	d.seed("--models", "3")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	timeout := 30
+	if err := docker.ContainerStop(ctx, d.container, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	runInVolume(t, d.data, "mkdir -p /v/postgres && mv /v/postgresql/data /v/postgres/data && rmdir /v/postgresql")
+
+	p := d.gsd("plan")
+	expectCode(t, p, 0)
+	expectOutput(t, p, "database at "+head223+" (embedded-postgresql)")
+	r := d.gsd("backup")
+	expectCode(t, r, 0)
+	expectOutput(t, r, "verified (pg-files)")
+	list := d.v2Backups()
+	if len(list) != 1 || list[0].PGDir != "postgres/data" || list[0].Rows["models"] < 3 {
+		t.Errorf("backup of the legacy PGDATA: %+v", list)
+	}
+}
+
+// runInVolume runs a shell script as root in a one-off container of the
+// v2 image with the volume mounted read-write at /v.
+func runInVolume(t *testing.T, volume, script string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	created, err := docker.ContainerCreate(ctx, &container.Config{
+		Image: repository + ":v2.2.3", Entrypoint: []string{"/bin/sh", "-c", script}, User: "0:0",
+		Labels: map[string]string{labelRole: "helper"},
+	}, &container.HostConfig{NetworkMode: "none", Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: volume, Target: "/v"}}}, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer docker.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
+	wait, errc := docker.ContainerWait(ctx, created.ID, container.WaitConditionNextExit)
+	if err := docker.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case res := <-wait:
+		if res.StatusCode != 0 {
+			t.Fatalf("%s in %s: exit %d", script, volume, res.StatusCode)
+		}
+	case err := <-errc:
+		t.Fatal(err)
+	}
 }
