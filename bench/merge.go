@@ -108,7 +108,7 @@ func mergeReport(doc, section string, parts []part, reproduce string) (string, e
 	return doc, nil
 }
 
-var sectionsLine = regexp.MustCompile("Sections: ([a-z]+(?:, [a-z]+)*) \\(`-only`\\)")
+var sectionsLine = regexp.MustCompile("Sections: ([a-z][a-z0-9]*(?:, [a-z][a-z0-9]*)*) \\(`-only`\\)")
 
 // anchor is where a part goes in a report that does not hold it yet.
 func anchor(doc, place string) (int, error) {

@@ -55,6 +55,8 @@ type results struct {
 	downtime *downtimeResults
 	// cache split against a raw copy (nil: not run)
 	split *splitResults
+	// against docker-compose (nil: not run)
+	peers *peersResults
 	// v2 database backup and restore
 	v2 *v2Results
 }
@@ -134,6 +136,12 @@ func (b *bench) run(ctx context.Context) error {
 	if b.o.has(v2Section) {
 		var err error
 		if r.v2, err = b.v2backupSection(ctx); err != nil {
+			return err
+		}
+	}
+	if b.o.has("peers") {
+		var err error
+		if r.peers, err = b.peersSection(ctx); err != nil {
 			return err
 		}
 	}
@@ -411,6 +419,11 @@ func (b *bench) merged(r *results, doc string) (string, error) {
 			{placeBreakdown, splitBreakdown(r.split)},
 		}
 		if doc, err = mergeReport(doc, "split", parts, splitReproduce); err != nil {
+			return "", err
+		}
+	}
+	if b.o.has("peers") {
+		if doc, err = mergeReport(doc, "peers", peersParts(b, r, doc), peersReproduce); err != nil {
 			return "", err
 		}
 	}
