@@ -239,8 +239,13 @@ func peersSummary(pr *peersResults) string {
 	return w.String()
 }
 
-// peersParts are the section's marked parts, for -update.
+// peersParts are the section's marked parts, for -update. A skipped run
+// (no docker-compose) has none: the report keeps its earlier figures.
 func peersParts(b *bench, r *results, doc string) []part {
+	if r.peers == nil || r.peers.skipped != "" {
+		stage("peers: skipped, so the report keeps its earlier peers figures")
+		return nil
+	}
 	return []part{
 		{placeNote, mergeNote(b, r, doc, "peers", "*peers* (docker-compose)")},
 		{placeMethod, peersMethodText(b, r.peers)},
