@@ -91,11 +91,12 @@ func For(d config.Deployment, revision string) Container {
 	if !d.HostNetwork() {
 		c.Port.Published, c.Port.HostIP, c.Port.HostPort = true, d.ListenAddress, d.Port
 	}
-	if d.ContainerPort != 0 && d.ContainerPort != config.DefaultPort {
-		// GPUStack listens on 80 unless told; config refuses --port and
-		// GPUSTACK_PORT in args and env, so container_port is the one
-		// source. The default is not passed, so the containers of files
-		// that never set it keep their arguments and hash.
+	if d.ContainerPort != 0 && d.ContainerPort != config.DefaultPort && !hasFlag(d.Args, "--port") {
+		// GPUStack listens on 80 unless told. Config refuses a --port or
+		// GPUSTACK_PORT that contradicts container_port; one that repeats
+		// it (as import writes) is left as it is. The default is not
+		// passed, so the containers of files that never set it keep their
+		// arguments and hash.
 		c.Args = append(c.Args, config.Value{S: "--port"}, config.Value{S: strconv.Itoa(d.ContainerPort)})
 	}
 	c.Mounts = append(c.Mounts, mountOf(d.Data, DataDir, RoleData))
@@ -219,4 +220,14 @@ func (c Container) Describe() string {
 		parts[i] = a.String()
 	}
 	return fmt.Sprintf("%s %s", c.Image, strings.Join(parts, " "))
+}
+
+// hasFlag reports whether args hold flag, as "--flag value" or "--flag=value".
+func hasFlag(args []config.Value, flag string) bool {
+	for _, a := range args {
+		if a.S == flag || strings.HasPrefix(a.S, flag+"=") {
+			return true
+		}
+	}
+	return false
 }

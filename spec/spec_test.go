@@ -171,4 +171,10 @@ func TestContainerPortIsPassedAsPortFlag(t *testing.T) {
 	if i < 0 || i+1 >= len(args) || args[i+1] != "8080" {
 		t.Errorf("container_port 8080 is not passed as --port 8080: %v", args)
 	}
+	for _, given := range [][]config.Value{{{S: "--port"}, {S: "8080"}}, {{S: "--port=8080"}}} {
+		d.Args = given
+		if n := strings.Count(strings.Join(For(d, "").ArgStrings(), " "), "--port"); n != 1 {
+			t.Errorf("args %v already say --port, got it %d times: %v", given, n, For(d, "").ArgStrings())
+		}
+	}
 }
