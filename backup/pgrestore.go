@@ -27,7 +27,7 @@ func (s *Store) verifyContent(m Manifest) error {
 		}
 		_, err := inspectPGFile(filepath.Join(dir, PGFilesName))
 		return err
-	case plan.MethodPGDump:
+	case plan.MethodPGDump, plan.MethodExternalDump:
 		return checkDumpHeader(filepath.Join(dir, PGDumpName))
 	case plan.MethodVolume:
 		if !m.Verified {

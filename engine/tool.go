@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -39,6 +40,15 @@ type Tool struct {
 	// network and no standard input.
 	Input    io.Reader
 	InputDir string
+	// Network is the network mode ("bridge", "host", a network name);
+	// "none" when empty: only tools that must reach a database get one.
+	Network string
+	// Output, when set, is a file the script writes; once the container
+	// has exited with code 0, its content is streamed to OutputTo before
+	// the container is removed. Binary output must take this way: a
+	// container's log is line-oriented and may alter it.
+	Output   string
+	OutputTo func(io.Reader) error
 }
 
 // RunTool runs t in a one-off container with no network and waits for it;
@@ -56,7 +66,11 @@ func (c *Client) RunTool(ctx context.Context, t Tool) (ToolResult, error) {
 	if user == "" {
 		user = "0:0"
 	}
-	host := &container.HostConfig{NetworkMode: "none"}
+	network := t.Network
+	if network == "" {
+		network = "none"
+	}
+	host := &container.HostConfig{NetworkMode: container.NetworkMode(network)}
 	for _, m := range t.Mounts {
 		addMount(host, m.Volume, m.HostPath, m.Target, m.ReadOnly)
 	}
@@ -101,5 +115,31 @@ func (c *Client) RunTool(ctx context.Context, t Tool) (ToolResult, error) {
 		return res, fmt.Errorf("read output of tool container %s: %w", name, err)
 	}
 	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
+	if t.Output != "" && t.OutputTo != nil && res.ExitCode == 0 {
+		if err := c.copyOutput(ctx, created.ID, t.Output, t.OutputTo); err != nil {
+			return res, fmt.Errorf("tool container %s: %w", name, err)
+		}
+	}
 	return res, nil
+}
+
+// copyOutput streams the regular file p of the stopped container id to fn.
+func (c *Client) copyOutput(ctx context.Context, id, p string, fn func(io.Reader) error) error {
+	rc, _, err := c.api.CopyFromContainer(ctx, id, p)
+	if err != nil {
+		return fmt.Errorf("copy %s out: %w", p, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	hdr, err := tr.Next()
+	if err != nil {
+		return fmt.Errorf("copy %s out: %w", p, err)
+	}
+	if hdr.Typeflag != tar.TypeReg {
+		return fmt.Errorf("copy %s out: not a regular file", p)
+	}
+	if err := fn(io.LimitReader(tr, hdr.Size)); err != nil {
+		return fmt.Errorf("copy %s out: %w", p, err)
+	}
+	return nil
 }

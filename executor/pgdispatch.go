@@ -34,6 +34,8 @@ func (r *run) takeBackup(ctx context.Context, method plan.BackupMethod, m backup
 		return r.backupPG(ctx, method, m)
 	case plan.MethodPGDump:
 		return r.backupDump(ctx, m)
+	case plan.MethodExternalDump:
+		return r.backupExternal(ctx, m)
 	default:
 		return nil, fmt.Errorf("backup method %s is not supported by gpustack-deploy yet", method)
 	}

@@ -51,6 +51,8 @@ func (r *run) RestoreInto(ctx context.Context, m backup.Manifest, id, dataDir st
 		return r.restorePGDump(ctx, store, m, id, dataDir)
 	case plan.MethodVolume:
 		return r.restoreVolume(ctx, store, m, id, dataDir)
+	case plan.MethodExternalDump:
+		return r.restoreExternal(ctx, store, m)
 	default:
 		return fmt.Errorf("backup %s: method %s cannot be restored by gpustack-deploy", m.ID, m.GetMethod())
 	}

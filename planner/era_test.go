@@ -191,13 +191,18 @@ func TestExternalURLNeverInThePlan(t *testing.T) {
 			t.Errorf("the plan reveals the URL:\n%s", s)
 		}
 	}
-	if r := p.Deployments[0].Refusals; len(r) != 1 || r[0].Code != plan.RefuseExternalBackup || !strings.Contains(r[0].Remedy, `external = "acknowledged"`) {
-		t.Errorf("an external database without acknowledgement: refusals %+v, want external-backup-unsupported", r)
+	backup, _ := p.Deployments[0].Action(plan.ActionBackupDatabase)
+	if backup.Method != plan.MethodExternalDump || len(p.Deployments[0].Refusals) > 0 {
+		t.Errorf("backup method %q, refusals %+v: want an external-dump backup", backup.Method, p.Deployments[0].Refusals)
 	}
-	d.Backup.ExternalAcknowledged = true
-	p = planOne(t, d, od)
-	if _, ok := p.Deployments[0].Action(plan.ActionBackupDatabase); ok || len(p.Deployments[0].Refusals) > 0 {
-		t.Errorf("acknowledged: want no backup and no refusal, got %s", p)
+	// MySQL is not dumped: refused unless acknowledged.
+	my := external(plantest.V2Deployment("v2.2.3"), config.SchemeMySQL)
+	if r := planOne(t, my, od).Deployments[0].Refusals; len(r) != 1 || r[0].Code != plan.RefuseExternalBackup || !strings.Contains(r[0].Remedy, `external = "acknowledged"`) {
+		t.Errorf("an external MySQL database without acknowledgement: refusals %+v, want external-backup-unsupported", r)
+	}
+	my.Backup.ExternalAcknowledged = true
+	if p := planOne(t, my, od); len(p.Deployments[0].Refusals) > 0 {
+		t.Errorf("acknowledged MySQL: want no refusal, got %s", p)
 	}
 	verify, _ := p.Deployments[0].Action(plan.ActionVerify)
 	if verify.To != "" {

@@ -118,14 +118,17 @@ func (b *builder) externalBackup(reason plan.Reason) (plan.Action, bool) {
 				"take a backup or snapshot of the database now, before apply.")
 		return plan.Action{}, false
 	}
-	// The dump itself (pg_dump or mysqldump from a one-off container of
-	// backup.tool_image, and the way back with it) is not built yet: a
+	if b.d.DatabaseScheme == config.SchemePostgreSQL {
+		return plan.Action{Kind: plan.ActionBackupDatabase, Reason: reason, Subject: b.externalName(), From: b.expectedRevision(),
+			Detail: b.d.Backup.Dir, Method: plan.MethodExternalDump}, true
+	}
+	// A MySQL dump (mysqldump, and the way back with it) is not built: a
 	// plan that promised it would fail at apply, so it is refused here.
 	b.refuse(plan.Refusal{
 		Code:    plan.RefuseExternalBackup,
-		Summary: fmt.Sprintf("the %s would have to be backed up before the image changes, and gpustack-deploy cannot dump an external database yet", b.externalName()),
-		Detail:  "A migration of an external database cannot be undone without a backup of it, and this version of gpustack-deploy takes backups of embedded databases only.",
-		Remedy: "Back the database up with your provider's tools (pg_dump, mysqldump, a snapshot), then declare it in the file with " +
+		Summary: fmt.Sprintf("the %s would have to be backed up before the image changes, and gpustack-deploy cannot dump a %s database yet", b.externalName(), b.d.DatabaseScheme),
+		Detail:  "A migration of an external database cannot be undone without a backup of it; gpustack-deploy dumps external PostgreSQL databases only.",
+		Remedy: "Back the database up with your provider's tools (mysqldump, a snapshot), then declare it in the file with " +
 			"backup { external = \"acknowledged\" } and plan again.",
 	})
 	return plan.Action{}, false

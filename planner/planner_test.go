@@ -483,7 +483,7 @@ func TestPlan(t *testing.T) {
 			want: "prod@default:\n  REFUSED probe-mismatch: the database is stamped b2c3d4e5f6a7 but lacks model_usage_details.completed, model_usage_details_archive.completed\n",
 		},
 		{
-			name: "external PostgreSQL without acknowledgement: refused, no dump exists yet; migration without a revision gate",
+			name: "external PostgreSQL: dumped before the upgrade, migration without a revision gate",
 			setup: func(t *testing.T) (config.Deployment, *observe.Deployment) {
 				old := external(plantest.V2Deployment("v2.1.2"), config.SchemePostgreSQL)
 				od := plantest.Running(t, old, "8ad0f94c92e8")
@@ -492,7 +492,7 @@ func TestPlan(t *testing.T) {
 				od.Image = &observe.Image{Ref: d.ImageRef(), ID: "sha256:v223"}
 				return d, od
 			},
-			want: "prod@default:\n  replace container gpustack-prod (v2.1.2 -> v2.2.3) [the version changes]\n  migrate database c4d7e8f9a0b1 (8ad0f94c92e8 -> c4d7e8f9a0b1) [the database is external: GPUStack migrates it at start, and gpustack-deploy cannot read its revision]\n  verify gpustack-prod [a new container must prove it works]\n  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]\n  REFUSED external-backup-unsupported: the external postgresql database would have to be backed up before the image changes, and gpustack-deploy cannot dump an external database yet\n  WARNING no embedded database is started: GPUStack uses the external postgresql database named by database_url\n",
+			want: "prod@default:\n  back up database external postgresql database (8ad0f94c92e8 -> ) {external-dump} [the image changes, so the database must be saved first: /backups]\n  replace container gpustack-prod (v2.1.2 -> v2.2.3) [the version changes]\n  migrate database c4d7e8f9a0b1 (8ad0f94c92e8 -> c4d7e8f9a0b1) [the database is external: GPUStack migrates it at start, and gpustack-deploy cannot read its revision]\n  verify gpustack-prod [a new container must prove it works]\n  remove previous container gpustack-prod-gsd-previous [it was kept only to roll back to until the new container is verified]\n  WARNING no embedded database is started: GPUStack uses the external postgresql database named by database_url\n",
 		},
 		{
 			name: "external MySQL, backup acknowledged: no backup, loud warnings",

@@ -1,0 +1,219 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/gpustack-deploy/gpustack-deploy/backup"
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/engine"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+)
+
+// An external database (database_url) is dumped and restored by one-off
+// containers of backup.tool_image on the deployment's own network, so they
+// reach the database exactly as GPUStack does. The URL travels in their
+// environment (GSD_DATABASE_URL), never in an argument, a label or a log.
+// Only PostgreSQL is supported: config refuses a dump of MySQL before it
+// gets here.
+
+const externalURLEnv = "GSD_DATABASE_URL"
+
+// externalDumpPath is where the dump is written inside the tool container.
+const externalDumpPath = "/tmp/gsd-out.pgdump"
+
+// externalDumpScript dumps the database in pg_dump's custom format.
+const externalDumpScript = `set -eu
+pg_dump --format=custom --no-owner --lock-wait-timeout=120s --file="$1" --dbname="$` + externalURLEnv + `"
+`
+
+// externalRestoreScript empties the schema GPUStack uses and loads the
+// dump ($1) in one transaction: tables a failed migration created are
+// dropped with the rest, so the old release finds its own schema and
+// nothing else. The database and its owner stay as they are.
+const externalRestoreScript = `set -eu
+psql -X -q -v ON_ERROR_STOP=1 --dbname="$` + externalURLEnv + `" -c 'DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;'
+pg_restore --no-owner --no-privileges --single-transaction --exit-on-error --dbname="$` + externalURLEnv + `" "$1"
+`
+
+// externalListScript runs pg_restore on the dump ($1) with the remaining
+// arguments, for verification.
+const externalListScript = `set -eu
+f="$1"; shift
+exec pg_restore "$@" "$f"
+`
+
+// backupExternal dumps the external database before a change. The dump is
+// kept only when pg_restore reads its table of contents and finds the
+// revision GPUStack stamped; a revision other than the one the plan
+// expected stops the apply before anything changes.
+func (r *run) backupExternal(ctx context.Context, m backup.Manifest) (*backup.Manifest, error) {
+	image, err := r.externalToolImage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
+	if err != nil {
+		return nil, err
+	}
+	expected := m.Revision
+	m.Engine = "external-" + r.d.DatabaseScheme
+	m.Image = r.pd.Current.Image
+	pr, pw := io.Pipe()
+	go func() {
+		res, err := r.eng.RunTool(ctx, engine.Tool{
+			Image: image, Deployment: r.d.Name, Script: externalDumpScript, Args: []string{externalDumpPath},
+			Env: []string{externalURLEnv + "=" + r.d.DatabaseURL.S}, Network: r.network(),
+			Output: externalDumpPath, OutputTo: func(src io.Reader) error { _, err := io.Copy(pw, src); return err },
+		})
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("pg_dump in a one-off container of %s exited %d: %s", image, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+		}
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	out, err := store.CreateStream(m, backup.Stream{
+		Method: plan.MethodExternalDump, Name: backup.PGDumpName, Source: pr,
+		Check: func(p string, m *backup.Manifest) error {
+			rev, tables, err := r.inspectExternalDump(ctx, image, p)
+			if err != nil {
+				return err
+			}
+			if expected != "" && rev != expected {
+				return fmt.Errorf("the external database is at revision %q, the plan expected %q: run plan again", rev, expected)
+			}
+			m.Revision = rev
+			m.Rows = nil
+			if len(tables) == 0 {
+				return fmt.Errorf("the dump lists no table data")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("back up the external %s database of %s: %w", r.d.DatabaseScheme, r.d.Name, err)
+	}
+	return out, nil
+}
+
+// inspectExternalDump reads the dump at the local path p with pg_restore
+// in a one-off container (no network): the tables whose data it holds and
+// the revision in alembic_version.
+func (r *run) inspectExternalDump(ctx context.Context, image, p string) (string, []string, error) {
+	list, err := r.pgRestoreTool(ctx, image, p, "--list")
+	if err != nil {
+		return "", nil, err
+	}
+	tables := dumpTables(list)
+	data, err := r.pgRestoreTool(ctx, image, p, "--data-only", "--table=alembic_version", "--file=-")
+	if err != nil {
+		return "", nil, err
+	}
+	rev := dumpedRevision(data)
+	if rev == "" {
+		return "", nil, fmt.Errorf("the dump holds no alembic_version row: it is not a GPUStack database")
+	}
+	return rev, tables, nil
+}
+
+// dumpTables lists the tables pg_restore --list shows data for.
+func dumpTables(list string) []string {
+	var tables []string
+	for _, line := range strings.Split(list, "\n") {
+		if strings.HasPrefix(line, ";") {
+			continue
+		}
+		if i := strings.Index(line, " TABLE DATA public "); i >= 0 {
+			if f := strings.Fields(line[i+len(" TABLE DATA public "):]); len(f) > 0 {
+				tables = append(tables, f[0])
+			}
+		}
+	}
+	return tables
+}
+
+func (r *run) pgRestoreTool(ctx context.Context, image, p string, args ...string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", fmt.Errorf("read the dump: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("read the dump: %w", err)
+	}
+	res, err := r.eng.RunTool(ctx, engine.Tool{
+		Image: image, Deployment: r.d.Name, Script: externalListScript,
+		Args:  append([]string{"/tmp/gsd-in/" + backup.PGDumpName}, args...),
+		Input: dumpInput(f, st.Size()), InputDir: "/tmp",
+	})
+	if err != nil {
+		return "", fmt.Errorf("pg_restore %s: %w", args[0], err)
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("pg_restore %s exited %d: %s", args[0], res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	return string(res.Stdout), nil
+}
+
+// restoreExternal loads an external dump back into the database the file
+// names, GPUStack stopped: the way back from a failed migration.
+func (r *run) restoreExternal(ctx context.Context, store *backup.Store, m backup.Manifest) error {
+	if !r.d.ExternalDatabase() || r.d.DatabaseScheme != config.SchemePostgreSQL {
+		return fmt.Errorf("backup %s is a dump of an external PostgreSQL database, and the file names none", m.ID)
+	}
+	image, err := r.externalToolImage(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := store.Open(m, backup.PGDumpName)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	res, err := r.eng.RunTool(ctx, engine.Tool{
+		Image: image, Deployment: r.d.Name, Script: externalRestoreScript,
+		Args: []string{"/tmp/gsd-in/" + backup.PGDumpName}, Env: []string{externalURLEnv + "=" + r.d.DatabaseURL.S},
+		Network: r.network(), Input: dumpInput(f, fileSize(m, backup.PGDumpName)), InputDir: "/tmp",
+	})
+	if err != nil {
+		return fmt.Errorf("restore backup %s: %w", m.ID, err)
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("restore backup %s into the external database: exited %d: %s", m.ID, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	return nil
+}
+
+// externalToolImage is backup.tool_image, pulled when the policy allows.
+func (r *run) externalToolImage(ctx context.Context) (string, error) {
+	if r.d.DatabaseScheme != config.SchemePostgreSQL {
+		return "", fmt.Errorf("gpustack-deploy dumps external PostgreSQL databases only; back the %s database up yourself and declare backup { external = \"acknowledged\" }", r.d.DatabaseScheme)
+	}
+	ref := r.d.Backup.ToolImage
+	img, err := r.eng.InspectImage(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if img != nil {
+		return img.ID, nil
+	}
+	if r.d.Policy.Pull == config.PullNever {
+		return "", fmt.Errorf("backup.tool_image %s is not on host %s and policy pull = \"never\": load it there, or allow pulls", ref, r.d.Host)
+	}
+	if err := r.eng.PullImage(ctx, ref, r.x.Out, r.x.TTY); err != nil {
+		return "", fmt.Errorf("pull backup.tool_image %s: %w", ref, err)
+	}
+	return ref, nil
+}
+
+// network is the network the deployment's container uses.
+func (r *run) network() string {
+	if r.d.NetworkMode != "" {
+		return r.d.NetworkMode
+	}
+	return config.NetworkBridge
+}
