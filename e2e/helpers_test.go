@@ -49,6 +49,7 @@ type options struct {
 	noCache   bool   // declare no cache volume: the cache stays in the data volume
 	variant   string // "cpu" when empty; "none" writes no variant (v2 images have none)
 	args      string // the args list; ["--disable-worker"] when empty
+	backup    string // extra attributes inside the backup block
 }
 
 // newDeployment writes a deployment's HCL file with unique names and
@@ -103,14 +104,17 @@ gpustack %q {
 %s
   volume "data" { name = %q }
   %s
-  backup { dir = "./backups" }
+  backup {
+    dir = "./backups"
+    %s
+  }
   policy { # the images are built by TestMain; no registry
     pull = "never"
     %s
   }
   health { timeout = %q }
 }
-`, o.version, o.variables, d.name, variant, d.container, d.port, o.args, o.body, d.data, cache, o.policy, o.health)
+`, o.version, o.variables, d.name, variant, d.container, d.port, o.args, o.body, d.data, cache, o.backup, o.policy, o.health)
 	if err := os.WriteFile(d.file, []byte(hcl), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
