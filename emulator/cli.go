@@ -67,6 +67,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("gpustack emulator "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", "", "data dir (default $GPUSTACK_DATA_DIR or "+DefaultDataDir+")")
+	dbURL := fs.String("database-url", "", "external PostgreSQL (default $"+EnvDatabaseURL+", then PID 1's --database-url)")
 	var counts seedCounts
 	if args[0] == "seed" {
 		fs.IntVar(&counts.models, "models", 0, "models to insert")
@@ -82,8 +83,19 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	if *dataDir == "" {
 		*dataDir = DefaultDataDir
 	}
+	if u := databaseURLOf(*dbURL, getenv, procOneCmdline); u != "" {
+		ext, err := parseDatabaseURL(u)
+		if err != nil {
+			return fail(stderr, args[0], err)
+		}
+		return runEmulatorPG(ctx, args[0], fs.Args(), ext.dsn, counts, stdout, stderr)
+	}
 	if usePostgres(*dataDir, getenv) {
-		return runEmulatorPG(ctx, args[0], fs.Args(), *dataDir, counts, stdout, stderr)
+		port, err := pgPortOf(*dataDir)
+		if err != nil {
+			return fail(stderr, args[0], err)
+		}
+		return runEmulatorPG(ctx, args[0], fs.Args(), pgDSN(port, pgDatabase), counts, stdout, stderr)
 	}
 	// The zero Release keeps whatever journal mode the file already has.
 	db, err := openDB(*dataDir, Release{}, true)
@@ -192,14 +204,11 @@ func usePostgres(dataDir string, getenv func(string) string) bool {
 	return err == nil
 }
 
-// runEmulatorPG is runEmulator against the running embedded PostgreSQL,
-// as root over 127.0.0.1; the output is the same as in the SQLite era.
-func runEmulatorPG(ctx context.Context, cmd string, args []string, dataDir string, counts seedCounts, stdout, stderr io.Writer) int {
-	port, err := pgPortOf(dataDir)
-	if err != nil {
-		return fail(stderr, cmd, err)
-	}
-	db, err := sql.Open("postgres", pgDSN(port, pgDatabase))
+// runEmulatorPG is runEmulator against PostgreSQL: the running embedded
+// one as root over 127.0.0.1, or the external database of
+// --database-url; the output is the same as in the SQLite era.
+func runEmulatorPG(ctx context.Context, cmd string, args []string, dsn string, counts seedCounts, stdout, stderr io.Writer) int {
+	db, err := sql.Open("postgres", dsn)
 	if err != nil {
 		return fail(stderr, cmd, err)
 	}

@@ -27,7 +27,11 @@
 // then /var/lib/gpustack) and work while the server runs. In v2 images they
 // connect to the running PostgreSQL as root over 127.0.0.1 (port from
 // postmaster.pid) and print the same JSON as in the SQLite era; v2 users
-// are rows of principals from 7c5e3f9a2d18 on.
+// are rows of principals from 7c5e3f9a2d18 on. With an external database
+// they connect to --database-url, else $GPUSTACK_DATABASE_URL (which
+// `docker exec` inherits from the container), else the --database-url
+// argument of PID 1 when PID 1 is `gpustack start` (/proc/1/cmdline; in
+// process, outside a container, only the first two work).
 //
 // # The v2 era
 //
@@ -76,6 +80,18 @@
 //     database.db starts on an empty PostgreSQL with a warning (§5.3); with
 //     the done-file present the migration is skipped ("Migration already
 //     completed previously. Skipping.", #3575).
+//   - An external database (facts §2.2, §3.5): --database-url, else
+//     GPUSTACK_DATABASE_URL, of scheme postgresql:// (or postgres://).
+//     No embedded PostgreSQL then: no initdb, postgresql/ or
+//     postgres_root_pass. The emulator waits up to 30 s for the database
+//     to accept connections; otherwise it logs "Error running server:
+//     (psycopg.OperationalError) connection to <URL, password masked>
+//     failed …" and exits 1 from v2.1.1 (0 before). The same chain
+//     migrates it in one transaction with the same log lines, exit codes,
+//     knobs and bootstrap_version; the data migration never runs (prerun
+//     enables it only without --database-url, §3.1). sslmode defaults to
+//     disable (libpq's prefer, without TLS). The password never reaches
+//     the log. mysql:// is refused with exit 2: there is no MySQL here.
 //   - #5774: from v2.2.0rc4 the code writes model_usage_details.completed;
 //     when the column is missing every usage flush (at start, then every
 //     10 s) fails in the log and in PostgreSQL's log. The server stays
@@ -86,8 +102,8 @@
 // 127.0.0.1 only instead of '*', to keep tests isolated on host networks;
 // no s6 supervision, Higress gateway, Prometheus or Grafana (the emulator
 // serves /healthz, /readyz and /version itself on --port); no collation
-// refresh or REINDEX at start; JIT off; --database-url (an external
-// database) is refused with exit 2; the table layouts beyond what the fact
+// refresh or REINDEX at start; JIT off; an external database may only
+// be PostgreSQL (mysql:// is refused with exit 2); the table layouts beyond what the fact
 // sheet names (types, extra columns, keys) are the emulator's own guesses;
 // the #5676 enum failure of PostgreSQL ≤ 16 is not reproduced, since the
 // bundled PostgreSQL 17 never showed it. The data migration does not run
@@ -95,6 +111,7 @@
 //
 // Environment:
 //
+//	GPUSTACK_DATABASE_URL             v2: the external PostgreSQL (also read by `gpustack emulator …`)
 //	GPUSTACK_EMULATOR_RELEASE         release to emulate ("v0.5.1", "0.3.0", "v0.6.0rc1", "main", "v2.2.3")
 //	GPUSTACK_EMULATOR_GIT_COMMIT      commit reported (first 7 chars; default e3b0c44)
 //	GPUSTACK_EMULATOR_STARTUP_DELAY   Go duration to wait before migrating

@@ -30,6 +30,8 @@ type logger struct {
 	mu  sync.Mutex
 	w   io.Writer
 	now func() time.Time
+	// mask, if set, hides secrets (an external database's password).
+	mask func(string) string
 }
 
 func newLogger(w io.Writer) *logger {
@@ -40,12 +42,20 @@ func (l *logger) log(name, level, format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ts := l.now().UTC().Format(timeLayout)
-	fmt.Fprintf(l.w, "%s - %s - %s - %s\n", ts, name, level, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if l.mask != nil {
+		msg = l.mask(msg)
+	}
+	fmt.Fprintf(l.w, "%s - %s - %s - %s\n", ts, name, level, msg)
 }
 
 // raw writes text as it is, for multi-line output such as a traceback.
 func (l *logger) raw(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, format, args...)
+	msg := fmt.Sprintf(format, args...)
+	if l.mask != nil {
+		msg = l.mask(msg)
+	}
+	io.WriteString(l.w, msg)
 }

@@ -32,11 +32,16 @@ type server struct {
 	// flushColumnGap: the release's code writes model_usage_details.completed
 	// but the table lacks it (#5774); every usage flush fails.
 	flushColumnGap bool
+	// external: the database is --database-url's; closing it is all.
+	external bool
 }
 
 // close closes the database as a clean shutdown does: SQLite checkpoints
 // its WAL; the embedded PostgreSQL is shut down with pg_ctl stop -m fast.
 func (s *server) close() error {
+	if s.external {
+		return s.db.Close()
+	}
 	if s.pg == nil {
 		return closeDB(s.db)
 	}
@@ -50,7 +55,7 @@ func (s *server) close() error {
 // abort closes after a crash: SQLite's WAL is left as it is; the embedded
 // PostgreSQL is still shut down cleanly, as s6 does when the container ends.
 func (s *server) abort() {
-	if s.pg == nil {
+	if s.pg == nil && !s.external {
 		s.db.Close()
 		return
 	}

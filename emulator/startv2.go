@@ -28,8 +28,7 @@ func runStartV2(ctx context.Context, id identity, opts startOptions, f faults, l
 		}
 	}
 	if opts.databaseURL != "" {
-		lg.log(logEmulator, levelError, "--database-url / GPUSTACK_DATABASE_URL: the emulator only emulates the embedded PostgreSQL")
-		return 2
+		return runStartExternal(ctx, id, opts, f, lg)
 	}
 	if err := os.MkdirAll(opts.dataDir, 0o755); err != nil {
 		lg.log(logEmulator, levelError, "data dir: %v", err)
