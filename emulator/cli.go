@@ -83,7 +83,9 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	if *dataDir == "" {
 		*dataDir = DefaultDataDir
 	}
-	if u := databaseURLOf(*dbURL, getenv, procOneCmdline); u != "" {
+	// SQLite-era releases ignore the URL at start (the emulator keeps
+	// database.db), so their subcommands do too.
+	if u := databaseURLOf(*dbURL, getenv, procOneCmdline); u != "" && !sqliteEra(getenv) {
 		ext, err := parseDatabaseURL(u)
 		if err != nil {
 			return fail(stderr, args[0], err)
@@ -191,6 +193,12 @@ func printJSON(stdout, stderr io.Writer, v any) int {
 	}
 	fmt.Fprintln(stdout, string(b))
 	return 0
+}
+
+// sqliteEra: the environment names a release before v2.
+func sqliteEra(getenv func(string) string) bool {
+	rel, err := ParseRelease(getenv(EnvRelease))
+	return getenv(EnvRelease) != "" && err == nil && !rel.V2()
 }
 
 // usePostgres: the subcommands read the embedded PostgreSQL in v2 images,

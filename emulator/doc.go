@@ -31,7 +31,8 @@
 // they connect to --database-url, else $GPUSTACK_DATABASE_URL (which
 // `docker exec` inherits from the container), else the --database-url
 // argument of PID 1 when PID 1 is `gpustack start` (/proc/1/cmdline; in
-// process, outside a container, only the first two work).
+// process, outside a container, only the first two work); SQLite-era
+// releases ignore the URL, at start and here.
 //
 // # The v2 era
 //

@@ -310,3 +310,19 @@ func TestDatabaseURLOf(t *testing.T) {
 		t.Errorf("flag first: %q", got)
 	}
 }
+
+// TestExternalURLIgnoredBySQLiteEra: a v0.x server keeps database.db
+// whatever GPUSTACK_DATABASE_URL says, and so do its subcommands.
+func TestExternalURLIgnoredBySQLiteEra(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{EnvDatabaseURL: "postgresql://u:" + extPassword + "@127.0.0.1:1/none"}
+	mustServe(t, "v0.7.1", dir, env)
+	var stdout, stderr bytes.Buffer
+	env[EnvRelease] = "v0.7.1"
+	code := Main(context.Background(), []string{"emulator", "rows", "--data-dir", dir}, func(k string) string { return env[k] }, &stdout, &stderr)
+	var counts map[string]int
+	if code != 0 || json.Unmarshal(stdout.Bytes(), &counts) != nil || counts["users"] != 1 {
+		t.Errorf("rows: exit %d %s %s", code, stdout.String(), stderr.String())
+	}
+}
