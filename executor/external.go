@@ -1,15 +1,20 @@
 package executor
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/config"
 	"github.com/gpustack-deploy/gpustack-deploy/engine"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
 	"github.com/gpustack-deploy/gpustack-deploy/plan"
 )
 
@@ -37,6 +42,12 @@ pg_dump --format=custom --no-owner --lock-wait-timeout=120s --file="$1" --dbname
 const externalRestoreScript = `set -eu
 psql -X -q -v ON_ERROR_STOP=1 --dbname="$` + externalURLEnv + `" -c 'DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;'
 pg_restore --no-owner --no-privileges --single-transaction --exit-on-error --dbname="$` + externalURLEnv + `" "$1"
+`
+
+// externalQueryScript runs observe's PGQuery ($1) read-only against the
+// external database.
+const externalQueryScript = `set -eu
+PGOPTIONS="-c default_transaction_read_only=on" PGCONNECT_TIMEOUT=10 exec psql -X -q -A -t --dbname="$` + externalURLEnv + `" -f "$1"
 `
 
 // externalListScript runs pg_restore on the dump ($1) with the remaining
@@ -82,14 +93,16 @@ func (r *run) backupExternal(ctx context.Context, m backup.Manifest) (*backup.Ma
 			if err != nil {
 				return err
 			}
+			// A first installation expects nothing: the database may be
+			// empty, or hold something else, and the dump keeps it as found.
 			if expected != "" && rev != expected {
+				if rev == "" {
+					return fmt.Errorf("the dump holds no alembic_version row (%d tables with data), the plan expected revision %q: is database_url the right database?", len(tables), expected)
+				}
 				return fmt.Errorf("the external database is at revision %q, the plan expected %q: run plan again", rev, expected)
 			}
 			m.Revision = rev
 			m.Rows = nil
-			if len(tables) == 0 {
-				return fmt.Errorf("the dump lists no table data")
-			}
 			return nil
 		},
 	})
@@ -101,22 +114,21 @@ func (r *run) backupExternal(ctx context.Context, m backup.Manifest) (*backup.Ma
 
 // inspectExternalDump reads the dump at the local path p with pg_restore
 // in a one-off container (no network): the tables whose data it holds and
-// the revision in alembic_version.
+// the revision in alembic_version ("" when the database has none).
 func (r *run) inspectExternalDump(ctx context.Context, image, p string) (string, []string, error) {
 	list, err := r.pgRestoreTool(ctx, image, p, "--list")
 	if err != nil {
 		return "", nil, err
 	}
 	tables := dumpTables(list)
+	if !slices.Contains(tables, "alembic_version") {
+		return "", tables, nil
+	}
 	data, err := r.pgRestoreTool(ctx, image, p, "--data-only", "--table=alembic_version", "--file=-")
 	if err != nil {
 		return "", nil, err
 	}
-	rev := dumpedRevision(data)
-	if rev == "" {
-		return "", nil, fmt.Errorf("the dump holds no alembic_version row: it is not a GPUStack database")
-	}
-	return rev, tables, nil
+	return dumpedRevision(data), tables, nil
 }
 
 // dumpTables lists the tables pg_restore --list shows data for.
@@ -157,6 +169,73 @@ func (r *run) pgRestoreTool(ctx context.Context, image, p string, args ...string
 		return "", fmt.Errorf("pg_restore %s exited %d: %s", args[0], res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	return string(res.Stdout), nil
+}
+
+// readExternal reads the external database as observe reads the embedded
+// one (revision, columns and rows per table), with psql in a read-only
+// transaction from a one-off container of backup.tool_image on the
+// deployment's network.
+func (r *run) readExternal(ctx context.Context) (observe.Database, error) {
+	image, err := r.externalToolImage(ctx)
+	if err != nil {
+		return observe.Database{}, err
+	}
+	res, err := r.eng.RunTool(ctx, engine.Tool{
+		Image: image, Deployment: r.d.Name, Script: externalQueryScript, Args: []string{"/tmp/gsd-in/query.sql"},
+		Env: []string{externalURLEnv + "=" + r.d.DatabaseURL.S}, Network: r.network(),
+		Input: fileInput("gsd-in/query.sql", observe.PGQuery), InputDir: "/tmp",
+	})
+	if err != nil {
+		return observe.Database{}, fmt.Errorf("read the external database: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return observe.Database{}, fmt.Errorf("read the external database: psql exited %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	db, err := observe.ParsePGOutput(res.Stdout)
+	if err != nil {
+		return observe.Database{}, fmt.Errorf("read the external database: %w", err)
+	}
+	db.Engine = ""
+	return db, nil
+}
+
+// checkExternal verifies an external database after start: stamped with
+// the release head, the head's probe passing, and after a restore at least
+// the rows of the dump's tables.
+func (r *run) checkExternal(ctx context.Context) error {
+	if r.d.DatabaseScheme != config.SchemePostgreSQL || r.d.Backup.ToolImage == "" {
+		r.res.Notes = append(r.res.Notes, "the external "+r.d.DatabaseScheme+" database was not read (no backup.tool_image to read it with): check alembic_version and the tables yourself")
+		return nil
+	}
+	db, err := r.readExternal(ctx)
+	if err != nil {
+		return &Failure{Kind: FailRevision, Message: err.Error()}
+	}
+	head := r.pd.Target.Revision
+	if head == "" {
+		r.res.Notes = append(r.res.Notes, "the development image stamped revision "+db.Revision)
+		return nil
+	}
+	if db.Revision != head {
+		return &Failure{Kind: FailRevision, Message: fmt.Sprintf("the external database is stamped %q, want the release head %q", db.Revision, head)}
+	}
+	rev, _ := r.x.Catalog.Revision(head)
+	if missing := rev.Probe().Check(db.Tables); len(missing) > 0 {
+		return &Failure{Kind: FailProbe, Message: fmt.Sprintf("stamped %s but missing %v", head, missing)}
+	}
+	return nil
+}
+
+// fileInput is a tar holding one file, name, with content.
+func fileInput(name, content string) io.Reader {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dir, _, _ := strings.Cut(name, "/")
+	_ = tw.WriteHeader(&tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Now()})
+	_ = tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(content)), ModTime: time.Now()})
+	_, _ = tw.Write([]byte(content))
+	_ = tw.Close()
+	return &buf
 }
 
 // restoreExternal loads an external dump back into the database the file

@@ -237,6 +237,9 @@ func (r *run) checkVersion(ctx context.Context) error {
 // it with the target release: the stamp must be its head and the probe of
 // that head must pass.
 func (r *run) checkDatabase(ctx context.Context) error {
+	if r.d.ExternalDatabase() {
+		return r.checkExternal(ctx)
+	}
 	if done, err := r.checkPostgres(ctx); done {
 		return err
 	}

@@ -108,10 +108,10 @@ func ReadPostgres(ctx context.Context, eng PGRunner, t PGTarget, pgDir string) D
 	return read
 }
 
-// pgQuery is one psql script whose tab-free, unaligned output ParsePGOutput
+// PGQuery is one psql script whose tab-free, unaligned output ParsePGOutput
 // reads: S|size, C|table|column, N|table|rows, R|revision. Row counts are
 // generated per table with \gexec, so no XML support is needed.
-const pgQuery = `\set ON_ERROR_STOP on
+const PGQuery = `\set ON_ERROR_STOP on
 SELECT 'S', pg_database_size(current_database());
 SELECT 'C', c.table_name, c.column_name FROM information_schema.columns c
   JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
@@ -153,7 +153,7 @@ func queryRunning(ctx context.Context, eng PGRunner, t PGTarget) ([]byte, error)
 		Cmd: []string{"sh", "-c", runningScript, "sh", strconv.Itoa(port), t.DataDir},
 		// Read-only transactions: observing never writes, whatever a query does.
 		Env:   []string{"PGOPTIONS=-c default_transaction_read_only=on", "PGCONNECT_TIMEOUT=10"},
-		Stdin: strings.NewReader(pgQuery), Stdout: &stdout, Stderr: &stderr,
+		Stdin: strings.NewReader(PGQuery), Stdout: &stdout, Stderr: &stderr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read the database through psql: %w", err)
@@ -218,7 +218,7 @@ func queryStopped(ctx context.Context, eng PGRunner, t PGTarget, pgDir string) (
 	}
 	res, err := eng.RunTool(ctx, engine.Tool{
 		Image: t.Image, Deployment: t.Deployment, Script: stoppedScript,
-		Args:   []string{spec.DataDir + "/" + pgDir, pgQuery},
+		Args:   []string{spec.DataDir + "/" + pgDir, PGQuery},
 		Mounts: []engine.HelperMount{{Volume: t.Data.Name, HostPath: t.Data.HostPath, Target: spec.DataDir, ReadOnly: true}},
 		// PostgreSQL runs only as the owner of its data directory.
 		User: fmt.Sprintf("%d:%d", uid, gid),
@@ -232,7 +232,7 @@ func queryStopped(ctx context.Context, eng PGRunner, t PGTarget, pgDir string) (
 	return res.Stdout, nil
 }
 
-// ParsePGOutput reads the output of pgQuery.
+// ParsePGOutput reads the output of PGQuery.
 func ParsePGOutput(out []byte) (Database, error) {
 	db := Database{Status: DBRead, Engine: catalog.EngineEmbeddedPostgres, Tables: map[string][]string{}, Rows: map[string]int64{}}
 	sawSize := false

@@ -97,10 +97,20 @@ func (b *builder) planExternalMigration() bool {
 // externalWarnings say, when the image changes, what the plan cannot
 // check about an external database.
 func (b *builder) externalWarnings() {
-	b.warn(fmt.Sprintf("no embedded database is started: GPUStack uses the %s named by database_url", b.externalName()),
-		"gpustack-deploy cannot read an external database, so this plan has no revision gate: it cannot see whether the database is newer than "+
-			"the target, stamped by a development image or half-migrated. The migration is expected from the head of the release that runs now, "+
-			"and verify checks /healthz and /version only.")
+	detail := "gpustack-deploy does not read an external database while planning, so this plan has no revision gate: it cannot see whether the database is newer than " +
+		"the target, stamped by a development image or half-migrated. The migration is expected from the head of the release that runs now, " +
+		"and verify checks /healthz and /version only."
+	if b.d.DatabaseScheme == config.SchemePostgreSQL {
+		detail = "gpustack-deploy does not read an external database while planning: the migration is expected from the head of the release that runs now. " +
+			"Apply checks it: the dump taken before the change must hold that revision (apply stops before any change otherwise), and after the start " +
+			"verify reads the database (stamped with the target's head, schema probe)."
+		if b.d.Backup.ExternalAcknowledged {
+			// No tool_image: nothing to read the database with.
+			detail = "gpustack-deploy does not read an external database, and with external = \"acknowledged\" it has no image to read it with: " +
+				"the migration is expected from the head of the release that runs now, and verify checks /healthz and /version only."
+		}
+	}
+	b.warn(fmt.Sprintf("no embedded database is started: GPUStack uses the %s named by database_url", b.externalName()), detail)
 	if b.d.DatabaseScheme == config.SchemeMySQL {
 		b.warn("MySQL can half-apply a migration",
 			"MySQL DDL is not transactional: a failed upgrade can leave new columns without the revision stamp, and every later start fails with "+
