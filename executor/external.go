@@ -1,15 +1,13 @@
 package executor
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/config"
@@ -25,7 +23,7 @@ import (
 // Only PostgreSQL is supported: config refuses a dump of MySQL before it
 // gets here.
 
-const externalURLEnv = "GSD_DATABASE_URL"
+const externalURLEnv = observe.ExternalURLEnv
 
 // externalDumpPath is where the dump is written inside the tool container.
 const externalDumpPath = "/tmp/gsd-out.pgdump"
@@ -42,12 +40,6 @@ pg_dump --format=custom --no-owner --lock-wait-timeout=120s --file="$1" --dbname
 const externalRestoreScript = `set -eu
 psql -X -q -v ON_ERROR_STOP=1 --dbname="$` + externalURLEnv + `" -c 'DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;'
 pg_restore --no-owner --no-privileges --single-transaction --exit-on-error --dbname="$` + externalURLEnv + `" "$1"
-`
-
-// externalQueryScript runs observe's PGQuery ($1) read-only against the
-// external database.
-const externalQueryScript = `set -eu
-PGOPTIONS="-c default_transaction_read_only=on" PGCONNECT_TIMEOUT=10 exec psql -X -q -A -t --dbname="$` + externalURLEnv + `" -f "$1"
 `
 
 // externalListScript runs pg_restore on the dump ($1) with the remaining
@@ -77,7 +69,7 @@ func (r *run) backupExternal(ctx context.Context, m backup.Manifest) (*backup.Ma
 	go func() {
 		res, err := r.eng.RunTool(ctx, engine.Tool{
 			Image: image, Deployment: r.d.Name, Script: externalDumpScript, Args: []string{externalDumpPath},
-			Env: []string{externalURLEnv + "=" + r.d.DatabaseURL.S}, Network: r.network(),
+			Env: []string{externalURLEnv + "=" + r.d.DatabaseURL.S}, Network: observe.Network(r.d),
 			Output: externalDumpPath, OutputTo: func(src io.Reader) error { _, err := io.Copy(pw, src); return err },
 		})
 		if err == nil && res.ExitCode != 0 {
@@ -171,31 +163,16 @@ func (r *run) pgRestoreTool(ctx context.Context, image, p string, args ...string
 	return string(res.Stdout), nil
 }
 
-// readExternal reads the external database as observe reads the embedded
-// one (revision, columns and rows per table), with psql in a read-only
-// transaction from a one-off container of backup.tool_image on the
-// deployment's network.
+// readExternal reads the external database through observe.ReadExternal.
 func (r *run) readExternal(ctx context.Context) (observe.Database, error) {
 	image, err := r.externalToolImage(ctx)
 	if err != nil {
 		return observe.Database{}, err
 	}
-	res, err := r.eng.RunTool(ctx, engine.Tool{
-		Image: image, Deployment: r.d.Name, Script: externalQueryScript, Args: []string{"/tmp/gsd-in/query.sql"},
-		Env: []string{externalURLEnv + "=" + r.d.DatabaseURL.S}, Network: r.network(),
-		Input: fileInput("gsd-in/query.sql", observe.PGQuery), InputDir: "/tmp",
-	})
-	if err != nil {
-		return observe.Database{}, fmt.Errorf("read the external database: %w", err)
+	db := observe.ReadExternal(ctx, r.eng, r.d, image)
+	if db.Status != observe.DBRead {
+		return db, errors.New(db.Reason)
 	}
-	if res.ExitCode != 0 {
-		return observe.Database{}, fmt.Errorf("read the external database: psql exited %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-	}
-	db, err := observe.ParsePGOutput(res.Stdout)
-	if err != nil {
-		return observe.Database{}, fmt.Errorf("read the external database: %w", err)
-	}
-	db.Engine = ""
 	return db, nil
 }
 
@@ -226,18 +203,6 @@ func (r *run) checkExternal(ctx context.Context) error {
 	return nil
 }
 
-// fileInput is a tar holding one file, name, with content.
-func fileInput(name, content string) io.Reader {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	dir, _, _ := strings.Cut(name, "/")
-	_ = tw.WriteHeader(&tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Now()})
-	_ = tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(content)), ModTime: time.Now()})
-	_, _ = tw.Write([]byte(content))
-	_ = tw.Close()
-	return &buf
-}
-
 // restoreExternal loads an external dump back into the database the file
 // names, GPUStack stopped: the way back from a failed migration.
 func (r *run) restoreExternal(ctx context.Context, store *backup.Store, m backup.Manifest) error {
@@ -256,7 +221,7 @@ func (r *run) restoreExternal(ctx context.Context, store *backup.Store, m backup
 	res, err := r.eng.RunTool(ctx, engine.Tool{
 		Image: image, Deployment: r.d.Name, Script: externalRestoreScript,
 		Args: []string{"/tmp/gsd-in/" + backup.PGDumpName}, Env: []string{externalURLEnv + "=" + r.d.DatabaseURL.S},
-		Network: r.network(), Input: dumpInput(f, fileSize(m, backup.PGDumpName)), InputDir: "/tmp",
+		Network: observe.Network(r.d), Input: dumpInput(f, fileSize(m, backup.PGDumpName)), InputDir: "/tmp",
 	})
 	if err != nil {
 		return fmt.Errorf("restore backup %s: %w", m.ID, err)
@@ -287,12 +252,4 @@ func (r *run) externalToolImage(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("pull backup.tool_image %s: %w", ref, err)
 	}
 	return ref, nil
-}
-
-// network is the network the deployment's container uses.
-func (r *run) network() string {
-	if r.d.NetworkMode != "" {
-		return r.d.NetworkMode
-	}
-	return config.NetworkBridge
 }

@@ -107,6 +107,9 @@ func observeDeployment(ctx context.Context, eng *engine.Client, d config.Deploym
 	} else {
 		od.Database = Database{Status: DBAbsent}
 	}
+	if d.ExternalDatabase() {
+		od.External = readExternal(ctx, eng, d)
+	}
 	if err := measureVolumes(ctx, eng, d, od, o); err != nil {
 		od.UsageError = err.Error()
 	}

@@ -34,6 +34,10 @@ type Deployment struct {
 	Cache *Volume `json:"cache,omitempty"`
 	// Database is what the data volume holds.
 	Database Database `json:"database"`
+	// External is the external database named by database_url, when it
+	// could be read (PostgreSQL, backup.tool_image on the host); nil
+	// when not read.
+	External *Database `json:"external,omitempty"`
 	// InlineCache is what the data volume holds in its default cache dir
 	// while the deployment declares a cache volume of its own that the
 	// container does not mount yet: the model files a split must move.
@@ -179,6 +183,7 @@ func (o *Observed) Fingerprint() string {
 		DBStatus               DBStatus
 		Revision, Reason, Hash string
 		InlineFiles            int64
+		External               string `json:",omitempty"`
 	}
 	var rows []fp
 	for _, name := range sortedNames(o.Deployments) {
@@ -186,6 +191,9 @@ func (o *Observed) Fingerprint() string {
 		r := fp{Name: d.Name, Host: d.Host, DBStatus: d.Database.Status, Revision: d.Database.Revision, Reason: d.Database.Reason, Data: d.Data != nil, Cache: d.Cache != nil}
 		if d.InlineCache != nil {
 			r.InlineFiles = d.InlineCache.Files
+		}
+		if d.External != nil {
+			r.External = d.External.Status.String() + ":" + d.External.Revision
 		}
 		if d.Container != nil {
 			r.Container, r.ContainerState = d.Container.ID, d.Container.State

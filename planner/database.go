@@ -58,6 +58,14 @@ func (b *builder) checkDatabase() {
 		b.refuse(refuseEraBack(b.d.ImageTag(), db.MigrationDone))
 		return
 	}
+	b.checkRevision(db, postgres)
+}
+
+// checkRevision is the revision gate of a database that was read: stamped
+// (or empty), a release revision, its probe passing, no traces of a
+// half-applied next revision, not ahead of the target. postgres selects
+// the #5774 repair for a missing model_usage_details.completed.
+func (b *builder) checkRevision(db observe.Database, postgres bool) {
 	if db.Revision == "" {
 		if len(db.Tables) > 1 || (len(db.Tables) == 1 && db.Tables["alembic_version"] == nil) {
 			b.refuse(refuseUnstamped(len(db.Tables)))

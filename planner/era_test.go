@@ -218,3 +218,76 @@ func TestExternalURLNeverInThePlan(t *testing.T) {
 		t.Errorf("an unchanged external deployment: %s", p)
 	}
 }
+
+// TestExternalReadGatesLikeTheEmbeddedDatabase: once observe reads the
+// external PostgreSQL, its revision and columns gate the plan as the
+// embedded database's do.
+func TestExternalReadGatesLikeTheEmbeddedDatabase(t *testing.T) {
+	running := func(t *testing.T, ext *observe.Database) *observe.Deployment {
+		od := plantest.Running(t, external(plantest.V2Deployment("v2.1.2"), config.SchemePostgreSQL), "8ad0f94c92e8")
+		od.Database = observe.Database{Status: observe.DBAbsent}
+		od.External = ext
+		return od
+	}
+	read := func(t *testing.T, rev string) *observe.Database {
+		db := plantest.PostgresDatabase(t, rev)
+		db.Engine = ""
+		return &db
+	}
+	target := external(plantest.V2Deployment("v2.2.3"), config.SchemePostgreSQL)
+
+	// Read at the running head: the usual upgrade, migration from the read revision.
+	p := planOne(t, target, running(t, read(t, "8ad0f94c92e8")))
+	d := p.Deployments[0]
+	if len(d.Refusals) > 0 {
+		t.Fatalf("refused: %s", p)
+	}
+	m, ok := d.Action(plan.ActionMigrate)
+	if !ok || m.From != "8ad0f94c92e8" || m.To != "c4d7e8f9a0b1" || m.Reason != plan.ReasonRevisionBehind {
+		t.Errorf("migrate %+v, want 8ad0f94c92e8 -> c4d7e8f9a0b1 because the database is behind", m)
+	}
+	if b, _ := d.Action(plan.ActionBackupDatabase); b.From != "8ad0f94c92e8" || b.Method != plan.MethodExternalDump {
+		t.Errorf("backup %+v, want an external dump expected at 8ad0f94c92e8", b)
+	}
+	if d.Current.Revision != "8ad0f94c92e8" || !strings.Contains(d.Current.Database, "read") {
+		t.Errorf("current state %+v does not show the read revision", d.Current)
+	}
+
+	cases := []struct {
+		name string
+		ext  *observe.Database
+		code plan.RefusalCode
+	}{
+		{"read ahead of the running release's head", read(t, "c4d7e8f9a0b1"), 0},
+		{"stamped by a dev image", func() *observe.Database {
+			db := read(t, "8ad0f94c92e8")
+			db.Revision = "a7c1b20f9d3e"
+			return db
+		}(), plan.RefuseDevRevision},
+		{"#5774 gap", func() *observe.Database {
+			db := read(t, "b2c3d4e5f6a7")
+			db.Tables["model_usage_details"] = without(db.Tables["model_usage_details"], "completed")
+			return db
+		}(), plan.RefuseProbeMismatch},
+	}
+	for _, c := range cases {
+		r := planOne(t, target, running(t, c.ext)).Deployments[0].Refusals
+		switch {
+		case c.code == 0 && len(r) > 0:
+			t.Errorf("%s: refused %+v", c.name, r)
+		case c.code != 0 && (len(r) != 1 || r[0].Code != c.code):
+			t.Errorf("%s: refusals %+v, want %s", c.name, r, c.code)
+		}
+	}
+	// Newer than the target: a downgrade of the external database.
+	ahead := planOne(t, external(plantest.V2Deployment("v2.1.2"), config.SchemePostgreSQL), running(t, read(t, "c4d7e8f9a0b1")))
+	if r := ahead.Deployments[0].Refusals; len(r) != 1 || r[0].Code != plan.RefuseDatabaseAhead {
+		t.Errorf("an external database ahead of the target: refusals %+v, want database-ahead", r)
+	}
+	// Unreadable: a warning, and the label's revision is expected.
+	bad := &observe.Database{Status: observe.DBUnknown, Reason: "psql exited 2: connection refused"}
+	p = planOne(t, target, running(t, bad))
+	if len(p.Deployments[0].Refusals) > 0 || !strings.Contains(p.String(), "WARNING the external database could not be read") {
+		t.Errorf("unreadable external database: %s", p)
+	}
+}

@@ -22,9 +22,18 @@ func (b *builder) externalName() string {
 	return "external " + b.d.DatabaseScheme + " database"
 }
 
-// expectedRevision is the revision an external database should be at: the
-// head the running container's release migrated it to; "" when unknown.
+// externalRead reports whether observe read the external database.
+func (b *builder) externalRead() bool {
+	return b.od.External != nil && b.od.External.Status == observe.DBRead
+}
+
+// expectedRevision is the revision an external database is at: read when
+// observe could read it, otherwise the head the running container's
+// release migrated it to; "" when unknown.
 func (b *builder) expectedRevision() string {
+	if b.externalRead() {
+		return b.od.External.Revision
+	}
 	if ct := b.od.Container; ct != nil {
 		if rev := ct.Labels[spec.LabelRevision]; rev != "" {
 			if _, ok := b.cat.Revision(rev); ok {
@@ -57,6 +66,16 @@ func (b *builder) checkExternal() {
 			remedy))
 		return
 	}
+	if b.externalRead() {
+		ext := *b.od.External
+		b.out.Current.Database = b.externalName() + ", read"
+		b.out.Current.Revision = ext.Revision
+		b.checkRevision(ext, b.d.DatabaseScheme == config.SchemePostgreSQL)
+		return
+	}
+	if ext := b.od.External; ext != nil && b.versionChanges() {
+		b.warn("the external database could not be read", ext.Reason+"; the plan expects it at the head of the running release, and apply checks the dump before the change.")
+	}
 	want := b.expectedRevision()
 	if want == "" || b.t.head == "" || b.d.Policy.AllowDowngrade {
 		return
@@ -82,6 +101,9 @@ func (b *builder) planExternalMigration() bool {
 		return false
 	}
 	a := plan.Action{Kind: plan.ActionMigrate, Reason: plan.ReasonExternalDatabase, Subject: b.headOrUnknown(), From: from, To: b.t.head}
+	if b.externalRead() {
+		a.Reason = plan.ReasonRevisionBehind
+	}
 	if from != "" && b.t.head != "" {
 		if steps, err := b.cat.Crossed(from, b.t.head); err == nil {
 			for _, r := range steps {
