@@ -27,8 +27,10 @@ func (s *Store) verifyContent(m Manifest) error {
 		}
 		_, err := inspectPGFile(filepath.Join(dir, PGFilesName))
 		return err
-	case plan.MethodPGDump, plan.MethodExternalDump:
+	case plan.MethodPGDump:
 		return checkDumpHeader(filepath.Join(dir, PGDumpName))
+	case plan.MethodExternalDump:
+		return s.externalDumpCheck(m)
 	case plan.MethodVolume:
 		if !m.Verified {
 			m.PGDir = ""

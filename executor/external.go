@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/config"
@@ -18,15 +20,14 @@ import (
 
 // An external database (database_url) is dumped and restored by one-off
 // containers of backup.tool_image on the deployment's own network, so they
-// reach the database exactly as GPUStack does. The URL travels in their
-// environment (GSD_DATABASE_URL), never in an argument, a label or a log.
-// Only PostgreSQL is supported: config refuses a dump of MySQL before it
-// gets here.
+// reach the database exactly as GPUStack does. The URL (for MySQL, its
+// parts and MYSQL_PWD) travels in their environment, never in an argument,
+// a label or a log: see observe.ExternalEnv.
 
 const externalURLEnv = observe.ExternalURLEnv
 
 // externalDumpPath is where the dump is written inside the tool container.
-const externalDumpPath = "/tmp/gsd-out.pgdump"
+const externalDumpPath = "/tmp/gsd-out.dump"
 
 // externalDumpScript dumps the database in pg_dump's custom format.
 const externalDumpScript = `set -eu
@@ -40,6 +41,28 @@ pg_dump --format=custom --no-owner --lock-wait-timeout=120s --file="$1" --dbname
 const externalRestoreScript = `set -eu
 psql -X -q -v ON_ERROR_STOP=1 --dbname="$` + externalURLEnv + `" -c 'DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;'
 pg_restore --no-owner --no-privileges --single-transaction --exit-on-error --dbname="$` + externalURLEnv + `" "$1"
+`
+
+// mysqlConnect defines m, the mysql client on the database of the
+// environment (GSD_DB_* and MYSQL_PWD, see observe.ExternalEnv).
+const mysqlConnect = `m() { "$@" --connect-timeout=10 --host="$GSD_DB_HOST" --port="$GSD_DB_PORT" --user="$GSD_DB_USER"; }
+`
+
+// mysqlDumpScript dumps the database into $1: one consistent InnoDB
+// snapshot, routines and triggers included, no tablespaces (which need a
+// privilege GPUStack's user rarely has).
+const mysqlDumpScript = `set -eu
+` + mysqlConnect + `m mysqldump --single-transaction --routines --triggers --no-tablespaces --result-file="$1" "$GSD_DB_NAME"
+`
+
+// mysqlRestoreScript drops every table and view of the database (those a
+// failed migration created included) and loads the dump $1. MySQL DDL
+// cannot be undone by a transaction: a restore that fails halfway is
+// reported, and the dump stays in the backup directory to load again.
+const mysqlRestoreScript = `set -eu
+` + mysqlConnect + `drops=$(m mysql --batch --skip-column-names "$GSD_DB_NAME" -e "SELECT CONCAT(IF(table_type = 'VIEW', 'DROP VIEW IF EXISTS ', 'DROP TABLE IF EXISTS '), '` + "`" + `', table_name, '` + "`" + `;') FROM information_schema.tables WHERE table_schema = DATABASE()")
+printf 'SET FOREIGN_KEY_CHECKS=0;\n%s\nSET FOREIGN_KEY_CHECKS=1;\n' "$drops" | m mysql "$GSD_DB_NAME"
+m mysql "$GSD_DB_NAME" < "$1"
 `
 
 // externalListScript runs pg_restore on the dump ($1) with the remaining
@@ -62,26 +85,39 @@ func (r *run) backupExternal(ctx context.Context, m backup.Manifest) (*backup.Ma
 	if err != nil {
 		return nil, err
 	}
+	env, err := observe.ExternalEnv(r.d)
+	if err != nil {
+		return nil, err
+	}
 	expected := m.Revision
 	m.Engine = "external-" + r.d.DatabaseScheme
 	m.Image = r.pd.Current.Image
+	script, name, tool := externalDumpScript, backup.PGDumpName, "pg_dump"
+	inspect := func(p string) (string, []string, error) { return r.inspectExternalDump(ctx, image, p) }
+	if r.d.DatabaseScheme == config.SchemeMySQL {
+		script, name, tool = mysqlDumpScript, backup.MySQLDumpName, "mysqldump"
+		inspect = func(p string) (string, []string, error) {
+			info, err := backup.InspectMySQLDump(p)
+			return info.Revision, info.Tables, err
+		}
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		res, err := r.eng.RunTool(ctx, engine.Tool{
-			Image: image, Deployment: r.d.Name, Script: externalDumpScript, Args: []string{externalDumpPath},
-			Env: []string{externalURLEnv + "=" + r.d.DatabaseURL.S}, Network: observe.Network(r.d),
+			Image: image, Deployment: r.d.Name, Script: script, Args: []string{externalDumpPath},
+			Env: env, Network: observe.Network(r.d),
 			Output: externalDumpPath, OutputTo: func(src io.Reader) error { _, err := io.Copy(pw, src); return err },
 		})
 		if err == nil && res.ExitCode != 0 {
-			err = fmt.Errorf("pg_dump in a one-off container of %s exited %d: %s", image, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+			err = fmt.Errorf("%s in a one-off container of %s exited %d: %s", tool, image, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 		}
 		pw.CloseWithError(err)
 	}()
 	defer pr.Close()
 	out, err := store.CreateStream(m, backup.Stream{
-		Method: plan.MethodExternalDump, Name: backup.PGDumpName, Source: pr,
+		Method: plan.MethodExternalDump, Name: name, Source: pr,
 		Check: func(p string, m *backup.Manifest) error {
-			rev, tables, err := r.inspectExternalDump(ctx, image, p)
+			rev, tables, err := inspect(p)
 			if err != nil {
 				return err
 			}
@@ -89,7 +125,7 @@ func (r *run) backupExternal(ctx context.Context, m backup.Manifest) (*backup.Ma
 			// empty, or hold something else, and the dump keeps it as found.
 			if expected != "" && rev != expected {
 				if rev == "" {
-					return fmt.Errorf("the dump holds no alembic_version row (%d tables with data), the plan expected revision %q: is database_url the right database?", len(tables), expected)
+					return fmt.Errorf("the dump holds no alembic_version row (%d tables), the plan expected revision %q: is database_url the right database?", len(tables), expected)
 				}
 				return fmt.Errorf("the external database is at revision %q, the plan expected %q: run plan again", rev, expected)
 			}
@@ -180,7 +216,7 @@ func (r *run) readExternal(ctx context.Context) (observe.Database, error) {
 // the release head, the head's probe passing, and after a restore at least
 // the rows of the dump's tables.
 func (r *run) checkExternal(ctx context.Context) error {
-	if r.d.DatabaseScheme != config.SchemePostgreSQL || r.d.Backup.ToolImage == "" {
+	if r.d.Backup.ToolImage == "" {
 		r.res.Notes = append(r.res.Notes, "the external "+r.d.DatabaseScheme+" database was not read (no backup.tool_image to read it with): check alembic_version and the tables yourself")
 		return nil
 	}
@@ -206,22 +242,30 @@ func (r *run) checkExternal(ctx context.Context) error {
 // restoreExternal loads an external dump back into the database the file
 // names, GPUStack stopped: the way back from a failed migration.
 func (r *run) restoreExternal(ctx context.Context, store *backup.Store, m backup.Manifest) error {
-	if !r.d.ExternalDatabase() || r.d.DatabaseScheme != config.SchemePostgreSQL {
-		return fmt.Errorf("backup %s is a dump of an external PostgreSQL database, and the file names none", m.ID)
+	if !r.d.ExternalDatabase() || "external-"+r.d.DatabaseScheme != m.Engine {
+		return fmt.Errorf("backup %s is a dump of an %s database, and the file names an external %s database", m.ID, m.Engine, r.d.DatabaseScheme)
 	}
 	image, err := r.externalToolImage(ctx)
 	if err != nil {
 		return err
 	}
-	f, err := store.Open(m, backup.PGDumpName)
+	env, err := observe.ExternalEnv(r.d)
+	if err != nil {
+		return err
+	}
+	script, name := externalRestoreScript, backup.PGDumpName
+	if r.d.DatabaseScheme == config.SchemeMySQL {
+		script, name = mysqlRestoreScript, backup.MySQLDumpName
+	}
+	f, err := store.Open(m, name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	res, err := r.eng.RunTool(ctx, engine.Tool{
-		Image: image, Deployment: r.d.Name, Script: externalRestoreScript,
-		Args: []string{"/tmp/gsd-in/" + backup.PGDumpName}, Env: []string{externalURLEnv + "=" + r.d.DatabaseURL.S},
-		Network: observe.Network(r.d), Input: dumpInput(f, fileSize(m, backup.PGDumpName)), InputDir: "/tmp",
+		Image: image, Deployment: r.d.Name, Script: script,
+		Args: []string{"/tmp/gsd-in/" + name}, Env: env,
+		Network: observe.Network(r.d), Input: fileStream(f, fileSize(m, name), "gsd-in/"+name), InputDir: "/tmp",
 	})
 	if err != nil {
 		return fmt.Errorf("restore backup %s: %w", m.ID, err)
@@ -232,12 +276,35 @@ func (r *run) restoreExternal(ctx context.Context, store *backup.Store, m backup
 	return nil
 }
 
+// fileStream is a tar holding the file name (one directory deep) with
+// size bytes read from f.
+func fileStream(f io.Reader, size int64, name string) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		now := time.Now()
+		dir, _, _ := strings.Cut(name, "/")
+		err := tw.WriteHeader(&tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: now})
+		if err == nil {
+			err = tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: size, ModTime: now})
+		}
+		if err == nil {
+			_, err = io.Copy(tw, f)
+		}
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr
+}
+
 // externalToolImage is backup.tool_image, pulled when the policy allows.
 func (r *run) externalToolImage(ctx context.Context) (string, error) {
-	if r.d.DatabaseScheme != config.SchemePostgreSQL {
-		return "", fmt.Errorf("gpustack-deploy dumps external PostgreSQL databases only; back the %s database up yourself and declare backup { external = \"acknowledged\" }", r.d.DatabaseScheme)
-	}
 	ref := r.d.Backup.ToolImage
+	if ref == "" {
+		return "", fmt.Errorf("backup.tool_image is not set: gpustack-deploy has no image to reach the external %s database with", r.d.DatabaseScheme)
+	}
 	img, err := r.eng.InspectImage(ctx, ref)
 	if err != nil {
 		return "", err

@@ -31,9 +31,6 @@ const (
 	// RefuseFailedDataMigration: the data volume shows an earlier v0.x → v2
 	// attempt that did not finish; v2 would never retry it (#3575).
 	RefuseFailedDataMigration RefusalCode = 20
-	// RefuseExternalBackup: an external database would have to be dumped
-	// before the change, and gpustack-deploy does not dump one yet.
-	RefuseExternalBackup RefusalCode = 21
 )
 
 var refusalNames = map[RefusalCode]string{
@@ -57,7 +54,6 @@ var refusalNames = map[RefusalCode]string{
 	RefuseCannotMeasure:        "cannot-measure",
 	RefuseDataMigrationBlocked: "data-migration-blocked",
 	RefuseFailedDataMigration:  "failed-data-migration",
-	RefuseExternalBackup:       "external-backup-unsupported",
 }
 
 func (c RefusalCode) String() string {

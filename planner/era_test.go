@@ -195,14 +195,16 @@ func TestExternalURLNeverInThePlan(t *testing.T) {
 	if backup.Method != plan.MethodExternalDump || len(p.Deployments[0].Refusals) > 0 {
 		t.Errorf("backup method %q, refusals %+v: want an external-dump backup", backup.Method, p.Deployments[0].Refusals)
 	}
-	// MySQL is not dumped: refused unless acknowledged.
+	// MySQL is dumped the same way (mysqldump).
 	my := external(plantest.V2Deployment("v2.2.3"), config.SchemeMySQL)
-	if r := planOne(t, my, od).Deployments[0].Refusals; len(r) != 1 || r[0].Code != plan.RefuseExternalBackup || !strings.Contains(r[0].Remedy, `external = "acknowledged"`) {
-		t.Errorf("an external MySQL database without acknowledgement: refusals %+v, want external-backup-unsupported", r)
+	if b, ok := planOne(t, my, od).Deployments[0].Action(plan.ActionBackupDatabase); !ok || b.Method != plan.MethodExternalDump {
+		t.Errorf("an external MySQL database: backup %+v, want an external dump", b)
 	}
 	my.Backup.ExternalAcknowledged = true
 	if p := planOne(t, my, od); len(p.Deployments[0].Refusals) > 0 {
 		t.Errorf("acknowledged MySQL: want no refusal, got %s", p)
+	} else if _, ok := p.Deployments[0].Action(plan.ActionBackupDatabase); ok {
+		t.Errorf("acknowledged MySQL: want no backup, got %s", p)
 	}
 	verify, _ := p.Deployments[0].Action(plan.ActionVerify)
 	if verify.To != "" {

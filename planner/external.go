@@ -122,7 +122,7 @@ func (b *builder) externalWarnings() {
 	detail := "gpustack-deploy does not read an external database while planning, so this plan has no revision gate: it cannot see whether the database is newer than " +
 		"the target, stamped by a development image or half-migrated. The migration is expected from the head of the release that runs now, " +
 		"and verify checks /healthz and /version only."
-	if b.d.DatabaseScheme == config.SchemePostgreSQL {
+	if b.d.Backup.ToolImage != "" || b.d.Backup.ExternalAcknowledged {
 		detail = "gpustack-deploy does not read an external database while planning: the migration is expected from the head of the release that runs now. " +
 			"Apply checks it: the dump taken before the change must hold that revision (apply stops before any change otherwise), and after the start " +
 			"verify reads the database (stamped with the target's head, schema probe)."
@@ -150,20 +150,8 @@ func (b *builder) externalBackup(reason plan.Reason) (plan.Action, bool) {
 				"take a backup or snapshot of the database now, before apply.")
 		return plan.Action{}, false
 	}
-	if b.d.DatabaseScheme == config.SchemePostgreSQL {
-		return plan.Action{Kind: plan.ActionBackupDatabase, Reason: reason, Subject: b.externalName(), From: b.expectedRevision(),
-			Detail: b.d.Backup.Dir, Method: plan.MethodExternalDump}, true
-	}
-	// A MySQL dump (mysqldump, and the way back with it) is not built: a
-	// plan that promised it would fail at apply, so it is refused here.
-	b.refuse(plan.Refusal{
-		Code:    plan.RefuseExternalBackup,
-		Summary: fmt.Sprintf("the %s would have to be backed up before the image changes, and gpustack-deploy cannot dump a %s database yet", b.externalName(), b.d.DatabaseScheme),
-		Detail:  "A migration of an external database cannot be undone without a backup of it; gpustack-deploy dumps external PostgreSQL databases only.",
-		Remedy: "Back the database up with your provider's tools (mysqldump, a snapshot), then declare it in the file with " +
-			"backup { external = \"acknowledged\" } and plan again.",
-	})
-	return plan.Action{}, false
+	return plan.Action{Kind: plan.ActionBackupDatabase, Reason: reason, Subject: b.externalName(), From: b.expectedRevision(),
+		Detail: b.d.Backup.Dir, Method: plan.MethodExternalDump}, true
 }
 
 // wayBack says how an external database returns to its state before apply.
