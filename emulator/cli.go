@@ -67,7 +67,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("gpustack emulator "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", "", "data dir (default $GPUSTACK_DATA_DIR or "+DefaultDataDir+")")
-	dbURL := fs.String("database-url", "", "external PostgreSQL (default $"+EnvDatabaseURL+", then PID 1's --database-url)")
+	dbURL := fs.String("database-url", "", "external PostgreSQL or MySQL (default $"+EnvDatabaseURL+", then PID 1's --database-url)")
 	var counts seedCounts
 	if args[0] == "seed" {
 		fs.IntVar(&counts.models, "models", 0, "models to insert")
@@ -90,14 +90,14 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 		if err != nil {
 			return fail(stderr, args[0], err)
 		}
-		return runEmulatorPG(ctx, args[0], fs.Args(), ext.dsn, counts, stdout, stderr)
+		return runEmulatorPG(ctx, args[0], fs.Args(), ext.driver, ext.dsn, counts, stdout, stderr)
 	}
 	if usePostgres(*dataDir, getenv) {
 		port, err := pgPortOf(*dataDir)
 		if err != nil {
 			return fail(stderr, args[0], err)
 		}
-		return runEmulatorPG(ctx, args[0], fs.Args(), pgDSN(port, pgDatabase), counts, stdout, stderr)
+		return runEmulatorPG(ctx, args[0], fs.Args(), "postgres", pgDSN(port, pgDatabase), counts, stdout, stderr)
 	}
 	// The zero Release keeps whatever journal mode the file already has.
 	db, err := openDB(*dataDir, Release{}, true)
@@ -214,9 +214,10 @@ func usePostgres(dataDir string, getenv func(string) string) bool {
 
 // runEmulatorPG is runEmulator against PostgreSQL: the running embedded
 // one as root over 127.0.0.1, or the external database of
-// --database-url; the output is the same as in the SQLite era.
-func runEmulatorPG(ctx context.Context, cmd string, args []string, dsn string, counts seedCounts, stdout, stderr io.Writer) int {
-	db, err := sql.Open("postgres", dsn)
+// --database-url, PostgreSQL or MySQL (driver "mysql"); the output is the
+// same as in the SQLite era.
+func runEmulatorPG(ctx context.Context, cmd string, args []string, driver, dsn string, counts seedCounts, stdout, stderr io.Writer) int {
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return fail(stderr, cmd, err)
 	}

@@ -1,6 +1,7 @@
 // Package emulator is a stand-in for the GPUStack server at start-up, for
 // end-to-end tests of gpustack-deploy: the SQLite era (0.1.1 … v0.7.1) and
-// the v2 releases on their embedded PostgreSQL (v2.0.0 … v2.2.3).
+// the v2 releases on their embedded PostgreSQL (v2.0.0 … v2.2.3) or on an
+// external PostgreSQL or MySQL.
 //
 // It owns the emulated behaviour only: its own migration scripts per
 // Alembic revision (written from the project's fact sheet, not from
@@ -82,7 +83,8 @@
 //     the done-file present the migration is skipped ("Migration already
 //     completed previously. Skipping.", #3575).
 //   - An external database (facts §2.2, §3.5): --database-url, else
-//     GPUSTACK_DATABASE_URL, of scheme postgresql:// (or postgres://).
+//     GPUSTACK_DATABASE_URL, of scheme postgresql:// (or postgres://) or
+//     mysql://user:password@host[:3306]/db.
 //     No embedded PostgreSQL then: no initdb, postgresql/ or
 //     postgres_root_pass. The emulator waits up to 30 s for the database
 //     to accept connections; otherwise it logs "Error running server:
@@ -92,7 +94,23 @@
 //     knobs and bootstrap_version; the data migration never runs (prerun
 //     enables it only without --database-url, §3.1). sslmode defaults to
 //     disable (libpq's prefer, without TLS). The password never reaches
-//     the log. mysql:// is refused with exit 2: there is no MySQL here.
+//     the log.
+//   - An external MySQL (mysql://; MariaDB 10.11 in the tests): the same
+//     chain in MySQL dialect, translated from the PostgreSQL DDL
+//     (mysqlschema.go: enums as VARCHAR(64), DATETIME(6), VARCHAR(255),
+//     AUTO_INCREMENT ids, MODIFY COLUMN for nullability and type changes,
+//     ALTER TYPE … ADD VALUE dropped), driven by go-sql-driver/mysql.
+//     MySQL DDL is not transactional: the run keeps autocommit off as
+//     pymysql does, so each DDL statement commits what precedes it, and a
+//     failure keeps the statements applied so far and the stamp of the last
+//     revision that finished. FAIL_MIGRATION=<rev> thus half-applies <rev>;
+//     the next start fails on it again with pymysql's
+//     "(pymysql.err.OperationalError) (1060, "Duplicate column name '…'")"
+//     wrapped per era (#3202, facts §3.1). Errors read as pymysql's; an
+//     unreachable server as "(pymysql.err.OperationalError) (2003, "Can't
+//     connect to MySQL server on 'host:port' (…)")" after the same 30 s.
+//     Same log lines, exit codes, knobs, /healthz and /version, and the
+//     emulator subcommands print the same JSON.
 //   - #5774: from v2.2.0rc4 the code writes model_usage_details.completed;
 //     when the column is missing every usage flush (at start, then every
 //     10 s) fails in the log and in PostgreSQL's log. The server stays
@@ -103,8 +121,9 @@
 // 127.0.0.1 only instead of '*', to keep tests isolated on host networks;
 // no s6 supervision, Higress gateway, Prometheus or Grafana (the emulator
 // serves /healthz, /readyz and /version itself on --port); no collation
-// refresh or REINDEX at start; JIT off; an external database may only
-// be PostgreSQL (mysql:// is refused with exit 2); the table layouts beyond what the fact
+// refresh or REINDEX at start; JIT off; MySQL's enums are VARCHAR(64)
+// columns (SQLAlchemy would declare inline ENUMs), its JSON columns
+// MariaDB's LONGTEXT with a JSON check; the table layouts beyond what the fact
 // sheet names (types, extra columns, keys) are the emulator's own guesses;
 // the #5676 enum failure of PostgreSQL ≤ 16 is not reproduced, since the
 // bundled PostgreSQL 17 never showed it. The data migration does not run
@@ -112,13 +131,14 @@
 //
 // Environment:
 //
-//	GPUSTACK_DATABASE_URL             v2: the external PostgreSQL (also read by `gpustack emulator …`)
+//	GPUSTACK_DATABASE_URL             v2: the external PostgreSQL or MySQL (also read by `gpustack emulator …`)
 //	GPUSTACK_EMULATOR_RELEASE         release to emulate ("v0.5.1", "0.3.0", "v0.6.0rc1", "main", "v2.2.3")
 //	GPUSTACK_EMULATOR_GIT_COMMIT      commit reported (first 7 chars; default e3b0c44)
 //	GPUSTACK_EMULATOR_STARTUP_DELAY   Go duration to wait before migrating
 //	GPUSTACK_EMULATOR_DEV_REVISION    dev image: stamp this id after e6bf9e067296, start healthy
 //	GPUSTACK_EMULATOR_FAIL_MIGRATION  revision id or "any": SQLite: half-apply it, do not stamp,
-//	                                  fail; v2: fail there and roll the whole run back
+//	                                  fail; v2: fail there and roll the whole run back (PostgreSQL),
+//	                                  or keep what ran, at the previous stamp (MySQL, #3202)
 //	GPUSTACK_EMULATOR_HEALTH=fail     migrate, then answer /healthz and /readyz with 503
 //	GPUSTACK_EMULATOR_EXIT_AFTER      Go duration: exit 1 that long after listening
 //	GPUSTACK_EMULATOR_FAIL_DATA_MIGRATION=copy        v2: fail midway through the copy (no
@@ -130,5 +150,7 @@
 //
 // Test-only: GPUSTACK_EMULATOR_PG_BIN (PostgreSQL's bin dir),
 // GPUSTACK_EMULATOR_PG_SOCKET_DIR and GPUSTACK_EMULATOR_PG_UID (UID:GID) let
-// the unit tests run the v2 start-up on a host's PostgreSQL.
+// the unit tests run the v2 start-up on a host's PostgreSQL;
+// GPUSTACK_EMULATOR_TEST_MYSQL_URL (a user that may create databases)
+// gives the MySQL tests a server, else they use the host's mariadbd or skip.
 package emulator

@@ -18,28 +18,27 @@ const EnvDatabaseURL = "GPUSTACK_DATABASE_URL"
 // connections at start-up.
 var externalWait = 30 * time.Second
 
-// externalDB is a parsed --database-url of scheme postgresql.
+// externalDB is a parsed --database-url of scheme postgresql or mysql.
 type externalDB struct {
-	dsn      string // for lib/pq, with sslmode=disable unless the URL says otherwise
+	driver   string // "postgres" (lib/pq) or "mysql" (go-sql-driver/mysql)
+	dsn      string // for the driver; lib/pq's with sslmode=disable unless the URL says otherwise
 	password string // to mask in logs; "" without one
 	redacted string // the URL with its password replaced by xxxxx
+	host     string // host:port, for MySQL's connection error
 }
 
-// errMySQL: the emulator has no MySQL.
-var errMySQL = errors.New("mysql:// (an external MySQL) is not emulated; only postgresql:// is")
+// mysql: the database is MySQL (MariaDB in the tests).
+func (e *externalDB) mysql() bool { return e.driver == "mysql" }
 
-// parseDatabaseURL accepts postgresql:// (and postgres://) URLs; mysql://
-// is refused with errMySQL, any other scheme as GPUStack's
-// init_database_url does.
+// parseDatabaseURL accepts postgresql:// (and postgres://) and mysql://
+// URLs; any other scheme fails as GPUStack's init_database_url does.
 func parseDatabaseURL(raw string) (*externalDB, error) {
 	scheme, _, ok := strings.Cut(raw, "://")
 	if !ok {
 		scheme = "" // the text may hold a password: not repeated
 	}
 	switch strings.ToLower(scheme) {
-	case "postgresql", "postgres":
-	case "mysql":
-		return nil, errMySQL
+	case "postgresql", "postgres", "mysql":
 	default:
 		//lint:ignore ST1005 GPUStack's own message, matched by log readers.
 		return nil, fmt.Errorf("Unsupported database scheme: %s", scheme)
@@ -49,11 +48,16 @@ func parseDatabaseURL(raw string) (*externalDB, error) {
 		// url.Error repeats the URL, password included.
 		return nil, errors.New("invalid --database-url: cannot parse it as a URL")
 	}
-	ext := &externalDB{}
+	ext := &externalDB{driver: "postgres"}
 	if u.User != nil {
 		ext.password, _ = u.User.Password()
 	}
 	ext.redacted = u.Redacted()
+	if strings.EqualFold(scheme, "mysql") {
+		ext.driver = "mysql"
+		ext.dsn, ext.host = mysqlDSN(u)
+		return ext, nil
+	}
 	q := u.Query()
 	if q.Get("sslmode") == "" {
 		// libpq (psycopg) defaults to prefer; lib/pq to require.
@@ -82,7 +86,7 @@ func (e *externalDB) mask(s string) string {
 
 // open connects and waits until the database answers, for at most wait.
 func (e *externalDB) open(ctx context.Context, wait time.Duration) (*sql.DB, error) {
-	db, err := sql.Open("postgres", e.dsn)
+	db, err := sql.Open(e.driver, e.dsn)
 	if err != nil {
 		return nil, errors.New(e.mask(err.Error()))
 	}
@@ -97,6 +101,9 @@ func (e *externalDB) open(ctx context.Context, wait time.Duration) (*sql.DB, err
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			db.Close()
+			if e.mysql() {
+				return nil, fmt.Errorf(`(pymysql.err.OperationalError) (2003, "Can't connect to MySQL server on '%s' (%s)")`, e.host, e.mask(err.Error()))
+			}
 			return nil, fmt.Errorf("(psycopg.OperationalError) connection to %s failed after %s: %s", e.mask(e.redacted), wait, e.mask(err.Error()))
 		}
 		select {
@@ -113,10 +120,6 @@ func (e *externalDB) open(ctx context.Context, wait time.Duration) (*sql.DB, err
 func runStartExternal(ctx context.Context, id identity, opts startOptions, f faults, lg *logger) int {
 	rel := id.release
 	ext, err := parseDatabaseURL(opts.databaseURL)
-	if errors.Is(err, errMySQL) {
-		lg.log(logEmulator, levelError, "--database-url / %s: %v", EnvDatabaseURL, err)
-		return 2
-	}
 	if err != nil {
 		return reportStartError(lg, rel, err.Error())
 	}
@@ -133,7 +136,7 @@ func runStartExternal(ctx context.Context, id identity, opts startOptions, f fau
 		}
 		return reportStartError(lg, rel, err.Error())
 	}
-	s := &server{id: id, opts: opts, faults: f, log: lg, db: db, external: true, startedAt: time.Now().UTC()}
+	s := &server{id: id, opts: opts, faults: f, log: lg, db: db, external: true, mysql: ext.mysql(), startedAt: time.Now().UTC()}
 	if err := s.prepareV2(ctx); err != nil {
 		code := reportFailure(lg, rel, err)
 		if cerr := s.close(); cerr != nil {

@@ -249,7 +249,7 @@ func TestExternalRefusedSchemes(t *testing.T) {
 		url, want string
 		code      int
 	}{
-		{"mysql://root:" + extPassword + "@db:3306/gpustack", "gpustack.emulator - ERROR - --database-url / GPUSTACK_DATABASE_URL: mysql:// (an external MySQL) is not emulated", 2},
+		{"mssql://root:" + extPassword + "@db:1433/gpustack", "Error running server: Unsupported database scheme: mssql", 1},
 		{"sqlite:///var/lib/gpustack/database.db", "Error running server: Unsupported database scheme: sqlite", 1},
 		{"user:" + extPassword + "@db", "Error running server: Unsupported database scheme: ", 1},
 	} {

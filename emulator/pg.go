@@ -425,8 +425,12 @@ func (p *postgres) stop() error {
 }
 
 // pyPGError renders a PostgreSQL error the way GPUStack's log shows the
-// DBAPI exception: "(psycopg.errors.UndefinedColumn) column … does not exist".
+// DBAPI exception: "(psycopg.errors.UndefinedColumn) column … does not exist";
+// a MySQL error as pymysql's (pyMySQLError).
 func pyPGError(err error) string {
+	if me, ok := asMySQLError(err); ok {
+		return pyMySQLError(me)
+	}
 	var pe *pq.Error
 	if errors.As(err, &pe) {
 		class, ok := pgErrorClasses[string(pe.Code)]

@@ -100,8 +100,8 @@ func (m *pgMigrator) upgrade(ctx context.Context, db *sql.DB) (res migrationResu
 		if rev.ID == BaseRevision && m.bootstrapFile != "" {
 			// The initial revision writes it as a side effect: it stays
 			// even when a later revision fails and the run rolls back.
-			if err := os.WriteFile(m.bootstrapFile, []byte(m.version+"\n"), 0o644); err != nil {
-				return res, fmt.Errorf("write %s: %w", filepath.Base(m.bootstrapFile), err)
+			if err := writeBootstrap(m.bootstrapFile, m.version); err != nil {
+				return res, err
 			}
 		}
 		if to == "" {
@@ -119,6 +119,14 @@ func (m *pgMigrator) upgrade(ctx context.Context, db *sql.DB) (res migrationResu
 	}
 	res.to = to
 	return res, nil
+}
+
+// writeBootstrap writes <data-dir>/bootstrap_version.
+func writeBootstrap(path, version string) error {
+	if err := os.WriteFile(path, []byte(version+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
 }
 
 // pgSchema reads the user tables and their columns of the public schema,
@@ -145,7 +153,7 @@ func pgSchema(ctx context.Context, q querier) (schema, error) {
 
 // pgTables lists the user tables of the public schema, sorted.
 func pgTables(ctx context.Context, q querier) ([]string, error) {
-	rows, err := q.QueryContext(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name")
+	rows, err := q.QueryContext(ctx, "SELECT table_name FROM information_schema.tables WHERE "+schemaPred(q)+" AND table_type = 'BASE TABLE' ORDER BY table_name")
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}

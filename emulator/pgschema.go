@@ -21,7 +21,12 @@ type pgRevision struct {
 	Statements func(o pgOptions) []string
 	// Before runs first inside the migration's transaction; it emulates the
 	// scripts' pre-flight checks.
-	Before func(ctx context.Context, tx *sql.Tx) error
+	Before func(ctx context.Context, q rowQuerier) error
+}
+
+// rowQuerier is a transaction or connection a pre-flight check reads.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // pgOptions are the variations of the chain the emulator can produce.
@@ -712,7 +717,7 @@ func v2Migration(o pgOptions) []string {
 }
 
 // reservedOrgName is 7c5e3f9a2d18's pre-flight abort.
-func reservedOrgName(ctx context.Context, tx *sql.Tx) error {
+func reservedOrgName(ctx context.Context, tx rowQuerier) error {
 	var id int64
 	err := tx.QueryRowContext(ctx, "SELECT id FROM users WHERE username = 'default'").Scan(&id)
 	if err == sql.ErrNoRows {

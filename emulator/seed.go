@@ -208,7 +208,7 @@ func rowCounts(ctx context.Context, db *sql.DB) (map[string]int64, error) {
 	counts := make(map[string]int64, len(tables))
 	for _, t := range tables {
 		var n int64
-		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %q", t)).Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdentsFor(db, []string{t})).Scan(&n); err != nil {
 			return nil, fmt.Errorf("count %s: %w", t, err)
 		}
 		counts[t] = n
@@ -225,7 +225,7 @@ func pgRowCounts(ctx context.Context, db *sql.DB) (map[string]int64, error) {
 	counts := make(map[string]int64, len(tables))
 	for _, t := range tables {
 		var n int64
-		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %q", t)).Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdentsFor(db, []string{t})).Scan(&n); err != nil {
 			return nil, fmt.Errorf("count %s: %w", t, err)
 		}
 		counts[t] = n

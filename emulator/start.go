@@ -34,6 +34,9 @@ type server struct {
 	flushColumnGap bool
 	// external: the database is --database-url's; closing it is all.
 	external bool
+	// mysql: the external database is MySQL: the chain runs in MySQL
+	// dialect, without transactional DDL.
+	mysql bool
 }
 
 // close closes the database as a clean shutdown does: SQLite checkpoints

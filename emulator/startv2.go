@@ -84,7 +84,11 @@ func (s *server) prepareV2(ctx context.Context) error {
 	if rel.writesBootstrapVersion() {
 		m.bootstrapFile = filepath.Join(s.opts.dataDir, BootstrapVersion)
 	}
-	res, err := m.upgrade(ctx, s.db)
+	upgrade := m.upgrade
+	if s.mysql {
+		upgrade = m.upgradeMySQL
+	}
+	res, err := upgrade(ctx, s.db)
 	if err != nil {
 		return &startError{migration: true, cause: pyPGError(err)}
 	}
@@ -122,7 +126,7 @@ func (s *server) completedMissing(ctx context.Context) (bool, error) {
 	}
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.columns
-	WHERE table_schema = 'public' AND table_name = 'model_usage_details' AND column_name = 'completed'`).Scan(&n)
+	WHERE `+schemaPred(s.db)+` AND table_name = 'model_usage_details' AND column_name = 'completed'`).Scan(&n)
 	return n == 0, err
 }
 
@@ -213,7 +217,7 @@ func (s *server) prepareDataV2(ctx context.Context) error {
 
 func pgHasTable(ctx context.Context, q queryExecer, table string) (bool, error) {
 	var n int
-	err := q.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = $1", table).Scan(&n)
+	err := q.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE "+schemaPred(q)+" AND table_name = "+placeholder(q, 1), table).Scan(&n)
 	return n > 0, err
 }
 
@@ -224,8 +228,14 @@ type pgColumn struct {
 }
 
 func pgColumns(ctx context.Context, q querier, table string) ([]pgColumn, error) {
-	rows, err := q.QueryContext(ctx, `SELECT column_name, data_type, udt_name, is_nullable = 'NO', column_default IS NOT NULL
-	FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`, table)
+	query := `SELECT column_name, data_type, udt_name, is_nullable = 'NO', column_default IS NOT NULL
+	FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`
+	if isMySQL(q) {
+		// JSON is LONGTEXT in MariaDB; AUTO_INCREMENT ids have no default.
+		query = `SELECT column_name, data_type, column_type, is_nullable = 'NO', column_default IS NOT NULL OR extra LIKE '%auto_increment%'
+	FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position`
+	}
+	rows, err := q.QueryContext(ctx, query, table)
 	if err != nil {
 		return nil, fmt.Errorf("columns of %s: %w", table, err)
 	}
@@ -244,10 +254,15 @@ func pgColumns(ctx context.Context, q querier, table string) ([]pgColumn, error)
 // pgForeignKeys maps a table's single-column foreign keys to the tables
 // they reference.
 func pgForeignKeys(ctx context.Context, q querier, table string) (map[string]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT a.attname, r.relname FROM pg_constraint c
+	query := `SELECT a.attname, r.relname FROM pg_constraint c
 	JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
 	JOIN pg_class r ON r.oid = c.confrelid
-	WHERE c.contype = 'f' AND c.conrelid = $1::regclass`, table)
+	WHERE c.contype = 'f' AND c.conrelid = $1::regclass`
+	if isMySQL(q) {
+		query = `SELECT column_name, referenced_table_name FROM information_schema.key_column_usage
+	WHERE table_schema = DATABASE() AND table_name = ? AND referenced_table_name IS NOT NULL`
+	}
+	rows, err := q.QueryContext(ctx, query, table)
 	if err != nil {
 		return nil, fmt.Errorf("foreign keys of %s: %w", table, err)
 	}
@@ -317,9 +332,23 @@ func pgInsertRowDepth(ctx context.Context, db *sql.DB, table string, n int, over
 	}
 	ph := make([]string, len(names))
 	for i := range ph {
-		ph[i] = fmt.Sprintf("$%d", i+1)
+		ph[i] = placeholder(db, i+1)
 	}
-	q := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", table, quoteIdents(names), strings.Join(ph, ", "))
+	q := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", table, quoteIdentsFor(db, names), strings.Join(ph, ", "))
+	if isMySQL(db) {
+		res, err := db.ExecContext(ctx, q, values...)
+		if err != nil {
+			return 0, fmt.Errorf("insert into %s: %w", table, err)
+		}
+		if !hasID {
+			return 0, nil
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return 0, fmt.Errorf("insert into %s: %w", table, err)
+		}
+		return id, nil
+	}
 	if !hasID {
 		if _, err := db.ExecContext(ctx, q, values...); err != nil {
 			return 0, fmt.Errorf("insert into %s: %w", table, err)
@@ -358,15 +387,15 @@ func pgFillValue(ctx context.Context, db *sql.DB, table string, c pgColumn, n in
 		}
 	}
 	switch c.dataType {
-	case "boolean":
+	case "boolean", "tinyint":
 		return false, nil
-	case "integer", "bigint", "smallint":
+	case "integer", "bigint", "smallint", "int":
 		return n, nil
-	case "double precision", "real", "numeric":
+	case "double precision", "real", "numeric", "double":
 		return 0.0, nil
-	case "json", "jsonb":
+	case "json", "jsonb", "longtext":
 		return "{}", nil
-	case "timestamp without time zone", "timestamp with time zone":
+	case "timestamp without time zone", "timestamp with time zone", "datetime":
 		return now, nil
 	case "date":
 		return now.Format("2006-01-02"), nil

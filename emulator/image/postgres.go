@@ -23,11 +23,16 @@ import (
 	"github.com/gpustack-deploy/gpustack-deploy/emulator"
 )
 
-// The PostgreSQL base image of the v2-era emulator images: a Debian
-// bookworm minbase root file system with postgresql-15, made by debootstrap
-// and imported through the Engine API (nothing is pulled). GPUStack's own
-// v2 image bundles PostgreSQL 17 on Ubuntu; bookworm's 15 is the nearest
-// PostgreSQL a Debian mirror offers without extra repositories.
+// The database base image of the v2-era emulator images: a Debian
+// bookworm minbase root file system with postgresql-15 and MariaDB 10.11
+// (mariadb-server, mariadb-client: mariadbd, mariadb-install-db, mysql,
+// mysqldump, mysqladmin), made by one debootstrap and imported through the
+// Engine API (nothing is pulled). GPUStack's own v2 image bundles
+// PostgreSQL 17 on Ubuntu; bookworm's 15 is the nearest PostgreSQL a Debian
+// mirror offers without extra repositories. MariaDB stands in for the
+// external MySQL (8.0.36+) GPUStack v2 supports: it serves the external
+// database containers of the tests and gives the tool's backups mysqldump.
+// The names keep "Postgres" for the callers that predate MariaDB.
 const (
 	PostgresBaseRepo = "gpustack-deploy/postgres-base"
 	// LabelPostgresBase carries the recipe hash on the base image.
@@ -51,7 +56,7 @@ var postgresRecipe = struct {
 }{
 	suite:   "bookworm",
 	variant: "minbase",
-	include: []string{"postgresql-15"},
+	include: []string{"postgresql-15", "mariadb-server", "mariadb-client"},
 	// Apt's caches, documentation, translations, the cluster Debian's
 	// post-install creates, and LLVM (only PostgreSQL's optional JIT uses
 	// it; jit stays off).
@@ -63,6 +68,25 @@ var postgresRecipe = struct {
 		"usr/lib/x86_64-linux-gnu/libLLVM-14.so", "usr/lib/x86_64-linux-gnu/libz3.so.4",
 		"usr/lib/aarch64-linux-gnu/libLLVM-14.so.1", "usr/lib/aarch64-linux-gnu/libLLVM-14.so",
 		"usr/lib/aarch64-linux-gnu/libz3.so.4",
+		// MariaDB: the data dir Debian's post-install creates (database
+		// containers make their own), Galera (no clustering here) and the
+		// test suite's data.
+		"var/lib/mysql", "var/log/mysql", "usr/lib/galera", "usr/share/galera", "usr/share/mysql/mysql-test",
+		// MariaDB's maintenance tools (about 5 MB each, statically linked)
+		// beyond the server, mariadb-install-db, mysql, mysqldump and
+		// mysqladmin, with their mysql* aliases; Perl's non-base modules
+		// (only MariaDB's Perl scripts, unused here, need them).
+		"usr/bin/aria_chk", "usr/bin/aria_dump_log", "usr/bin/aria_ftdump", "usr/bin/aria_pack", "usr/bin/aria_read_log",
+		"usr/bin/mariadb-binlog", "usr/bin/mysqlbinlog", "usr/bin/mariadb-slap", "usr/bin/mysqlslap",
+		"usr/bin/mariadb-check", "usr/bin/mysqlcheck", "usr/bin/mysqlanalyze", "usr/bin/mysqloptimize", "usr/bin/mysqlrepair",
+		"usr/bin/mariadb-analyze", "usr/bin/mariadb-optimize", "usr/bin/mariadb-repair",
+		"usr/bin/mariadb-show", "usr/bin/mysqlshow", "usr/bin/mariadb-import", "usr/bin/mysqlimport",
+		"usr/bin/mariadb-plugin", "usr/bin/mysql_plugin", "usr/bin/mariadb-conv", "usr/bin/mariadb-upgrade", "usr/bin/mysql_upgrade",
+		"usr/bin/mariadb-waitpid", "usr/bin/mysql_waitpid", "usr/bin/mariadb-tzinfo-to-sql", "usr/bin/mysql_tzinfo_to_sql",
+		"usr/bin/mariadbd-safe-helper", "usr/bin/mysqld_safe_helper",
+		"usr/bin/myisamlog", "usr/bin/myisam_ftdump", "usr/bin/myisampack", "usr/bin/myisamchk", "usr/bin/innochecksum",
+		"usr/bin/replace", "usr/bin/resolve_stack_dump", "usr/bin/perror",
+		"usr/share/perl", "usr/lib/x86_64-linux-gnu/perl", "usr/lib/aarch64-linux-gnu/perl",
 	},
 	pgMajor: "15",
 }
@@ -228,6 +252,11 @@ func prepareRootfs(rootfs string) error {
 	}
 	if _, err := os.Stat(filepath.Join(rootfs, strings.TrimPrefix(PostgresBinDir, "/"), "postgres")); err != nil {
 		return fmt.Errorf("PostgreSQL %s not installed: %w", postgresRecipe.pgMajor, err)
+	}
+	for _, p := range []string{"usr/sbin/mariadbd", "usr/bin/mariadb-install-db", "usr/bin/mysqldump", "usr/bin/mysql", "usr/bin/mysqladmin"} {
+		if _, err := os.Stat(filepath.Join(rootfs, p)); err != nil {
+			return fmt.Errorf("MariaDB not installed: %w", err)
+		}
 	}
 	return nil
 }

@@ -55,8 +55,9 @@ func TestBuildPostgresBase(t *testing.T) {
 		t.Errorf("labels %v", info.Config.Labels)
 	}
 	t.Logf("size %d MB", info.Size>>20)
-	out := runOnce(t, cli, ref, "sh", "-c", "postgres --version && psql --version && pg_dump --version && id gpustack && stat -c '%u:%g %a' /run/postgresql")
-	for _, want := range []string{"postgres (PostgreSQL) 15.", "psql (PostgreSQL) 15.", "pg_dump (PostgreSQL) 15.", "uid=9999(gpustack) gid=9999(gpustack)", "9999:9999 2775"} {
+	out := runOnce(t, cli, ref, "sh", "-c", "postgres --version && psql --version && pg_dump --version && id gpustack && stat -c '%u:%g %a' /run/postgresql && mariadbd --version && mysql --version && mysqldump --version && mysqladmin --version && mariadb-install-db --help | grep -q auth-root-authentication-method && test ! -e /var/lib/mysql && echo no-datadir")
+	for _, want := range []string{"postgres (PostgreSQL) 15.", "psql (PostgreSQL) 15.", "pg_dump (PostgreSQL) 15.", "uid=9999(gpustack) gid=9999(gpustack)", "9999:9999 2775",
+		"mariadbd  Ver 10.11.", "mysql  Ver 15.1 Distrib 10.11.", "mysqldump  Ver 10.19 Distrib 10.11.", "mysqladmin  Ver ", "Distrib 10.11.", "no-datadir"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
