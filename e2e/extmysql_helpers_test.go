@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/gpustack-deploy/gpustack-deploy/emulator/image"
+)
+
+// An external MySQL for the tests of database_url=mysql://…: MariaDB 10.11
+// in a container of the emulator's base image (see
+// image.ExternalMySQLEntrypoint) on the default bridge network, without a
+// published port. GPUStack reaches it at the container's bridge IP; the
+// suite talks to it only through `docker exec` (the mysql client over the
+// unix socket as root, who has no password there). The same image has
+// mysqldump and mysql for the tool's backups.
+
+// extMySQLContainers maps the URLs startExternalMySQL returned to their
+// container names, for externalMySQL, externalMySQLRevision and
+// externalMySQLRows.
+var extMySQLContainers sync.Map
+
+// startExternalMySQL starts an external MySQL (MariaDB) and returns the URL
+// GPUStack is given: mysql://gpustack:<random hex>@<bridge
+// IP>:3306/gpustack. The database gpustack is empty; the user gpustack
+// (any host, that password) has all privileges on it and no others. The
+// data dir lives in the container's /tmp; the container and its anonymous
+// volumes are removed at cleanup. It calls needPostgres(t) first (the
+// base image is the same).
+func startExternalMySQL(t *testing.T) (url string) {
+	t.Helper()
+	needPostgres(t)
+	ctx := context.Background()
+	password := randomHex(12)
+	name := "gsd-e2e-extmysql-" + randomHex(4)
+	resp, err := docker.ContainerCreate(ctx, &container.Config{
+		Image:      image.PostgresBaseRef(),
+		User:       image.ExternalPostgresUser,
+		Env:        []string{image.ExternalMySQLPasswordEnv + "=" + password},
+		Entrypoint: image.ExternalMySQLEntrypoint(),
+		Labels:     map[string]string{"io.gpustack-deploy.e2e": "external-mysql"},
+	}, &container.HostConfig{NetworkMode: "bridge"}, nil, nil, name)
+	if err != nil {
+		t.Fatalf("create external MySQL: %v", err)
+	}
+	t.Cleanup(func() {
+		err := docker.ContainerRemove(context.Background(), resp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil {
+			t.Errorf("remove external MySQL %s: %v", name, err)
+		}
+	})
+	if err := docker.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		t.Fatalf("start external MySQL: %v", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ct := inspect(t, name)
+		if ct == nil || ct.State == nil || !ct.State.Running {
+			t.Fatalf("external MySQL %s is not running:\n%s", name, extDBLogs(name))
+		}
+		if code, _ := extDBExec(t, name, nil, image.ExternalMySQLReady()...); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("external MySQL %s not ready after 60 s:\n%s", name, extDBLogs(name))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ip := ""
+	if ct := inspect(t, name); ct != nil && ct.NetworkSettings != nil {
+		if ep := ct.NetworkSettings.Networks["bridge"]; ep != nil {
+			ip = ep.IPAddress
+		}
+	}
+	if ip == "" {
+		t.Fatalf("external MySQL %s has no IP on the bridge network", name)
+	}
+	url = image.ExternalMySQLURL(password, ip)
+	extMySQLContainers.Store(url, name)
+	t.Cleanup(func() { extMySQLContainers.Delete(url) })
+	return url
+}
+
+// externalMySQL runs query (one or more statements) in the database of
+// url (a URL from startExternalMySQL) as root, through exec in its
+// container, and returns the mysql client's batch output (no column
+// names, tab-separated, NULL as "NULL"), trimmed. An SQL error fails the
+// test.
+func externalMySQL(t *testing.T, url, query string) string {
+	t.Helper()
+	v, ok := extMySQLContainers.Load(url)
+	if !ok {
+		t.Fatal("externalMySQL: the URL is not one startExternalMySQL returned in this test")
+	}
+	return strings.TrimSpace(execIn(t, v.(string), image.ExternalMySQLClient(query)...))
+}
+
+// externalMySQLRevision returns the Alembic stamp of the external MySQL
+// database, or "" when alembic_version does not exist (nothing migrated yet).
+func externalMySQLRevision(t *testing.T, url string) string {
+	t.Helper()
+	return externalMySQL(t, url, image.ExternalMySQLRevisionQuery)
+}
+
+// externalMySQLRows counts the rows of every table of the external MySQL
+// database, with the keys and values `gpustack emulator rows` prints.
+func externalMySQLRows(t *testing.T, url string) map[string]int64 {
+	t.Helper()
+	counts, err := image.ParseExternalMySQLRows(externalMySQL(t, url, image.ExternalMySQLRowsQuery))
+	if err != nil {
+		t.Fatalf("external MySQL row counts: %v", err)
+	}
+	return counts
+}
+
+// TestExternalMySQLHelper checks the helper itself: an empty database, no
+// stamp, and the user's password accepted over the bridge IP (the path
+// GPUStack takes) while a wrong one is refused; mysqldump is there.
+func TestExternalMySQLHelper(t *testing.T) {
+	t.Parallel()
+	url := startExternalMySQL(t)
+	if rev := externalMySQLRevision(t, url); rev != "" {
+		t.Errorf("revision of an empty database %q", rev)
+	}
+	if rows := externalMySQLRows(t, url); len(rows) != 0 {
+		t.Errorf("rows of an empty database %v", rows)
+	}
+	v, _ := extMySQLContainers.Load(url)
+	name := v.(string)
+	userPw := strings.TrimPrefix(strings.SplitN(url, "@", 2)[0], "mysql://")
+	user, pw, _ := strings.Cut(userPw, ":")
+	host := strings.SplitN(strings.SplitN(url, "@", 2)[1], ":", 2)[0]
+	login := func(pw string) (int, string) {
+		return extDBExec(t, name, []string{"MYSQL_PWD=" + pw}, "mysql", "--no-defaults", "-h", host, "-u", user, "-N", "-B", "-e",
+			"SELECT concat(current_user(), ' ', database()) FROM DUAL", "gpustack")
+	}
+	if code, out := login(pw); code != 0 || strings.TrimSpace(out) != "gpustack@% gpustack" {
+		t.Errorf("password login over the bridge IP: exit %d: %q", code, out)
+	}
+	if code, out := login(pw + "x"); code == 0 || !strings.Contains(out, "Access denied") {
+		t.Errorf("wrong password: exit %d: %q", code, out)
+	}
+	externalMySQL(t, url, "CREATE TABLE t (id INT); INSERT INTO t VALUES (1), (2)")
+	if rows := externalMySQLRows(t, url); len(rows) != 1 || rows["t"] != 2 {
+		t.Errorf("rows %v", rows)
+	}
+	if code, out := extDBExec(t, name, []string{"MYSQL_PWD=" + pw}, "mysqldump", "--no-defaults", "-h", host, "-u", user, "--single-transaction", "gpustack"); code != 0 || !strings.Contains(out, "CREATE TABLE `t`") {
+		t.Errorf("mysqldump: exit %d: %q", code, out)
+	}
+}
