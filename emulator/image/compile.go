@@ -26,7 +26,7 @@ const (
 // one; TestEmulatorModules keeps the list honest. Only their lines of
 // go.mod and go.sum enter the hash, so unrelated dependency changes by
 // other packages do not rebuild the images.
-var emulatorModules = []string{"github.com/mattn/go-sqlite3", "github.com/lib/pq"}
+var emulatorModules = []string{"github.com/mattn/go-sqlite3", "github.com/lib/pq", "github.com/go-sql-driver/mysql", "filippo.io/edwards25519"}
 
 // SourceHash hashes what the emulator binary is built from: the emulator
 // package (tests and this image package excluded), its main package, the
