@@ -13,13 +13,16 @@ import (
 // MySQLDumpName is mysqldump's SQL dump of an external MySQL database.
 const MySQLDumpName = "gpustack.sql"
 
+// mysqlRevisionInsert starts the INSERT of alembic_version's row.
+const mysqlRevisionInsert = "INSERT INTO `alembic_version` VALUES"
+
 // mysqlDumpTail is the last line mysqldump (and mariadb-dump) writes: a
 // dump without it was cut short.
 const mysqlDumpTail = "-- Dump completed"
 
 var (
 	mysqlCreateTable = regexp.MustCompile("^CREATE TABLE `([^`]+)`")
-	mysqlRevision    = regexp.MustCompile("^INSERT INTO `alembic_version` VALUES \\('([^']*)'\\)")
+	mysqlValues      = regexp.MustCompile(`^\s*\('([^']*)'\)`)
 )
 
 // MySQLDumpInfo is what a mysqldump file says about the database.
@@ -47,6 +50,7 @@ func inspectMySQLDump(r io.Reader, name string) (MySQLDumpInfo, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 64<<20) // extended INSERTs are long lines
 	first, last := "", ""
+	afterInsert := false
 	for sc.Scan() {
 		line := sc.Text()
 		if first == "" {
@@ -58,8 +62,20 @@ func inspectMySQLDump(r io.Reader, name string) (MySQLDumpInfo, error) {
 		if m := mysqlCreateTable.FindStringSubmatch(line); m != nil {
 			info.Tables = append(info.Tables, m[1])
 		}
-		if m := mysqlRevision.FindStringSubmatch(line); m != nil {
-			info.Revision = m[1]
+		// mysqldump writes `INSERT INTO t VALUES (…);` on one line,
+		// MariaDB's from 10.11 puts the values on the next.
+		if afterInsert {
+			if m := mysqlValues.FindStringSubmatch(line); m != nil {
+				info.Revision = m[1]
+			}
+			afterInsert = false
+		}
+		if strings.HasPrefix(line, mysqlRevisionInsert) {
+			if m := mysqlValues.FindStringSubmatch(strings.TrimPrefix(line, mysqlRevisionInsert)); m != nil {
+				info.Revision = m[1]
+			} else {
+				afterInsert = true
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -29,6 +29,10 @@ func TestInspectMySQLDump(t *testing.T) {
 	if _, err := inspectMySQLDump(strings.NewReader("PGDMP\x01\x0e"), "gpustack.sql"); err == nil || !strings.Contains(err.Error(), "not a mysqldump") {
 		t.Errorf("not a dump: %v", err)
 	}
+	split := strings.Replace(good, "VALUES ('8ad0f94c92e8');", "VALUES\n('8ad0f94c92e8');", 1)
+	if info, err := inspectMySQLDump(strings.NewReader(split), "gpustack.sql"); err != nil || info.Revision != "8ad0f94c92e8" {
+		t.Errorf("MariaDB 10.11's INSERT with the values on the next line: %+v, %v", info, err)
+	}
 	mysql := strings.Replace(good, "-- MariaDB dump 10.19", "-- MySQL dump 10.13", 1)
 	if _, err := inspectMySQLDump(strings.NewReader(mysql), "gpustack.sql"); err != nil {
 		t.Errorf("a MySQL dump: %v", err)

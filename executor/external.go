@@ -45,7 +45,7 @@ pg_restore --no-owner --no-privileges --single-transaction --exit-on-error --dbn
 
 // mysqlConnect defines m, the mysql client on the database of the
 // environment (GSD_DB_* and MYSQL_PWD, see observe.ExternalEnv).
-const mysqlConnect = `m() { "$@" --connect-timeout=10 --host="$GSD_DB_HOST" --port="$GSD_DB_PORT" --user="$GSD_DB_USER"; }
+const mysqlConnect = `m() { c=$1; shift; "$c" --host="$GSD_DB_HOST" --port="$GSD_DB_PORT" --user="$GSD_DB_USER" "$@"; }
 `
 
 // mysqlDumpScript dumps the database into $1: one consistent InnoDB
@@ -60,7 +60,7 @@ const mysqlDumpScript = `set -eu
 // cannot be undone by a transaction: a restore that fails halfway is
 // reported, and the dump stays in the backup directory to load again.
 const mysqlRestoreScript = `set -eu
-` + mysqlConnect + `drops=$(m mysql --batch --skip-column-names "$GSD_DB_NAME" -e "SELECT CONCAT(IF(table_type = 'VIEW', 'DROP VIEW IF EXISTS ', 'DROP TABLE IF EXISTS '), '` + "`" + `', table_name, '` + "`" + `;') FROM information_schema.tables WHERE table_schema = DATABASE()")
+` + mysqlConnect + `drops=$(m mysql --batch --skip-column-names "$GSD_DB_NAME" -e "SELECT CONCAT(IF(table_type = 'VIEW', 'DROP VIEW IF EXISTS ', 'DROP TABLE IF EXISTS '), CHAR(96), table_name, CHAR(96), ';') FROM information_schema.tables WHERE table_schema = DATABASE()")
 printf 'SET FOREIGN_KEY_CHECKS=0;\n%s\nSET FOREIGN_KEY_CHECKS=1;\n' "$drops" | m mysql "$GSD_DB_NAME"
 m mysql "$GSD_DB_NAME" < "$1"
 `

@@ -68,6 +68,8 @@ func describeCurrent(s plan.State) string {
 		parts = append(parts, "health "+s.Health)
 	}
 	switch {
+	case s.Revision != "" && strings.HasPrefix(s.Database, "external "):
+		parts = append(parts, fmt.Sprintf("%s at %s", s.Database, s.Revision))
 	case s.Revision != "":
 		parts = append(parts, fmt.Sprintf("database at %s (%s)", s.Revision, s.Engine))
 	case s.Database == "absent":
