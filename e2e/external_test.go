@@ -77,6 +77,10 @@ func TestExternalPostgresDumpedAndRestored(t *testing.T) {
 	keep(d.gsd("plan", "--json", "--var", "version=v2.2.3"))
 	keep(d.gsd("status", "--json"))
 	keep(d.gsd("backups"))
+	// An on-demand backup of the external database is a dump too.
+	onDemand := keep(d.gsd("backup", "--var", "version=v2.2.3"))
+	expectCode(t, onDemand, 0)
+	expectOutput(t, onDemand, head223)
 
 	for i, out := range outputs {
 		if strings.Contains(out, password) {

@@ -42,6 +42,12 @@ func (r *run) backupMethod(ctx context.Context, asked plan.BackupMethod) (plan.B
 	if asked != "" {
 		return asked, nil
 	}
+	if r.d.ExternalDatabase() {
+		if r.d.Backup.ExternalAcknowledged {
+			return "", fmt.Errorf("%s uses an external %s database that its owner backs up (backup { external = \"acknowledged\" }): gpustack-deploy takes no backup of it", r.d.Name, r.d.DatabaseScheme)
+		}
+		return plan.MethodExternalDump, nil
+	}
 	pgDir, err := r.findPGDir(ctx)
 	if err != nil {
 		return "", err

@@ -80,12 +80,21 @@ func runBackup(ctx context.Context, s stdio, args []string) int {
 	code := exitOK
 	for _, d := range targets {
 		o := obs.Deployments[d.Name]
-		if o.Database.Status != observe.DBRead || o.Database.Revision == "" {
-			fmt.Fprintf(s.err, "%s: nothing to back up: the database is %s %s\n", d.Name, o.Database.Status, o.Database.Reason)
+		db := o.Database
+		if d.ExternalDatabase() {
+			// The external database is dumped whether or not plan could
+			// read it; the dump itself says which revision it holds.
+			db = observe.Database{Status: observe.DBRead}
+			if o.External != nil && o.External.Status == observe.DBRead {
+				db = *o.External
+			}
+		}
+		if db.Status != observe.DBRead || (db.Revision == "" && !d.ExternalDatabase()) {
+			fmt.Fprintf(s.err, "%s: nothing to back up: the database is %s %s\n", d.Name, db.Status, db.Reason)
 			code = exitError
 			continue
 		}
-		current := plan.State{Revision: o.Database.Revision}
+		current := plan.State{Revision: db.Revision}
 		if ct := o.Container; ct != nil {
 			current.Version, current.Image = ct.Labels[spec.LabelVersion], ct.Image
 		}
