@@ -20,6 +20,37 @@ type Desired struct {
 	Deployments []Deployment
 	// CatalogFile is an optional catalog extension named by the files.
 	CatalogFile string
+	// Hosts are the declared host blocks, sorted by name. A deployment
+	// whose Host is not among them runs on DefaultHost: the environment.
+	Hosts []Host
+}
+
+// Host is one host block: a Docker engine and how to reach it.
+type Host struct {
+	Name string
+	// DockerHost is the engine's address: unix:///path, tcp://host:port
+	// or ssh://[user@]host[:port].
+	DockerHost string
+	// TLS holds absolute paths of the client TLS files (tcp:// only).
+	TLS       *TLSFiles
+	DeclRange hcl.Range
+}
+
+// TLSFiles are the paths of the files a tcp:// host is reached with. CA
+// verifies the daemon; Cert and Key (both or neither) identify the client.
+type TLSFiles struct {
+	CA, Cert, Key string
+}
+
+// Host returns the host block named name, or nil when the files declare
+// none by that name (DefaultHost is then the environment).
+func (d *Desired) Host(name string) *Host {
+	for i := range d.Hosts {
+		if d.Hosts[i].Name == name {
+			return &d.Hosts[i]
+		}
+	}
+	return nil
 }
 
 // Deployment is one GPUStack server container and its volumes.

@@ -14,6 +14,13 @@ func dump(d *Desired, root string) string {
 	var b strings.Builder
 	rel := func(s string) string { return strings.ReplaceAll(s, root, "$TESTDATA") }
 	fmt.Fprintf(&b, "catalog_file: %q\n", rel(d.CatalogFile))
+	for _, h := range d.Hosts {
+		fmt.Fprintf(&b, "host %s docker_host=%q range=%s", h.Name, h.DockerHost, rangeText(h.DeclRange))
+		if h.TLS != nil {
+			fmt.Fprintf(&b, " tls ca=%q cert=%q key=%q", rel(h.TLS.CA), rel(h.TLS.Cert), rel(h.TLS.Key))
+		}
+		b.WriteString("\n")
+	}
 	for _, x := range d.Deployments {
 		fmt.Fprintf(&b, "\ndeployment %s/%s\n", x.Host, x.Name)
 		field := func(name, format string, args ...any) {

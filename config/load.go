@@ -112,6 +112,7 @@ func load(files []source, opts Options) (*Desired, *hclparse.Parser, hcl.Diagnos
 
 	var variables []*variableBlock
 	var catalogs []*catalogBlock
+	var hostBlocks []*hostBlock
 	type declared struct {
 		block *deploymentBlock
 		file  string
@@ -128,6 +129,7 @@ func load(files []source, opts Options) (*Desired, *hclparse.Parser, hcl.Diagnos
 		diags = append(diags, gohcl.DecodeBody(file.Body, nil, &body)...)
 		variables = append(variables, body.Variables...)
 		catalogs = append(catalogs, body.Catalogs...)
+		hostBlocks = append(hostBlocks, body.Hosts...)
 		for _, b := range body.Deployments {
 			blocks = append(blocks, declared{b, f.name})
 		}
@@ -143,9 +145,11 @@ func load(files []source, opts Options) (*Desired, *hclparse.Parser, hcl.Diagnos
 	}
 	catalogFile, cat, extended := loadCatalog(catalogs, cat, eval)
 
+	hosts := decodeHosts(hostBlocks, eval)
 	var checked []*checkedDeployment
 	for _, b := range blocks {
 		if c := decodeDeployment(b.block, cat, extended, eval); c != nil {
+			resolveHost(c, b.block.Host, hosts, eval)
 			checked = append(checked, c)
 		}
 	}
@@ -159,7 +163,7 @@ func load(files []source, opts Options) (*Desired, *hclparse.Parser, hcl.Diagnos
 	checkConflicts(checked, &diags)
 
 	sortDiagnostics(diags, order)
-	d := &Desired{CatalogFile: catalogFile}
+	d := &Desired{CatalogFile: catalogFile, Hosts: hosts}
 	for _, c := range checked {
 		d.Deployments = append(d.Deployments, c.Deployment)
 	}

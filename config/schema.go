@@ -9,7 +9,22 @@ import "github.com/hashicorp/hcl/v2"
 type fileBody struct {
 	Variables   []*variableBlock   `hcl:"variable,block"`
 	Catalogs    []*catalogBlock    `hcl:"catalog,block"`
+	Hosts       []*hostBlock       `hcl:"host,block"`
 	Deployments []*deploymentBlock `hcl:"gpustack,block"`
+}
+
+type hostBlock struct {
+	Name       string         `hcl:"name,label"`
+	DockerHost *hcl.Attribute `hcl:"docker_host,optional"`
+	TLS        []*tlsBlock    `hcl:"tls,block"`
+	DefRange   hcl.Range      `hcl:",def_range"`
+}
+
+type tlsBlock struct {
+	CAFile   *hcl.Attribute `hcl:"ca_file,optional"`
+	CertFile *hcl.Attribute `hcl:"cert_file,optional"`
+	KeyFile  *hcl.Attribute `hcl:"key_file,optional"`
+	DefRange hcl.Range      `hcl:",def_range"`
 }
 
 type variableBlock struct {
@@ -27,6 +42,7 @@ type catalogBlock struct {
 
 type deploymentBlock struct {
 	Name          string         `hcl:"name,label"`
+	Host          *hcl.Attribute `hcl:"host,optional"`
 	Version       *hcl.Attribute `hcl:"version,optional"`
 	Variant       *hcl.Attribute `hcl:"variant,optional"`
 	Image         *hcl.Attribute `hcl:"image,optional"`
