@@ -7,6 +7,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -29,10 +30,14 @@ type Client struct {
 // environment (DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY), as the
 // docker CLI does. The API version is negotiated with the daemon.
 func Dial(ctx context.Context, host, endpoint string) (*Client, error) {
-	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	if endpoint != "" {
-		opts = append(opts, client.WithHost(endpoint))
+	if endpoint == "" {
+		return DialTarget(ctx, host, Target{})
 	}
+	if strings.HasPrefix(endpoint, "ssh://") {
+		return DialTarget(ctx, host, Target{Endpoint: endpoint})
+	}
+	// --docker-host keeps the environment's TLS settings, as the docker CLI.
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation(), client.WithHost(endpoint)}
 	api, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker host %s: %w", host, err)
