@@ -15,10 +15,19 @@ import (
 )
 
 // Plan writes the human form of a plan.
+// With deployments on more than one host, each host's deployments follow
+// a "Host NAME" heading, in the plan's order (sorted by host).
 func Plan(w io.Writer, p *plan.Plan) {
+	hosts := map[string]bool{}
+	for _, d := range p.Deployments {
+		hosts[d.Host] = true
+	}
 	for i, d := range p.Deployments {
 		if i > 0 {
 			fmt.Fprintln(w)
+		}
+		if len(hosts) > 1 && (i == 0 || p.Deployments[i-1].Host != d.Host) {
+			fmt.Fprintf(w, "Host %s\n\n", d.Host)
 		}
 		deployment(w, d)
 	}

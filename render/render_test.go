@@ -104,6 +104,22 @@ func planCases(t *testing.T) map[string]*plan.Plan {
 	acknowledged := ext("v2.2.3", config.SchemeMySQL)
 	acknowledged.Backup.ExternalAcknowledged, acknowledged.Backup.ToolImage = true, ""
 	cases["external_acknowledged"] = planOne(t, acknowledged, od)
+
+	// Two hosts: each host's deployments under its heading.
+	a := plantest.Deployment("v0.5.1", "cpu")
+	a.Name, a.ContainerName = "alpha", "gpustack-alpha"
+	b := plantest.Deployment("v0.5.1", "cpu")
+	b.Name, b.Host, b.ContainerName = "beta", "gpu1", "gpustack-beta"
+	c := plantest.Deployment("v0.5.1", "cpu")
+	c.Name, c.Host, c.ContainerName = "gamma", "gpu1", "gpustack-gamma"
+	p, err := planner.Plan(&config.Desired{Deployments: []config.Deployment{a, b, c}},
+		&observe.Observed{Deployments: map[string]*observe.Deployment{
+			a.Name: plantest.Running(t, a, "e6bf9e067296"), b.Name: plantest.Absent(b), c.Name: plantest.Running(t, c, "e6bf9e067296"),
+		}}, catalog.Default())
+	if err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	cases["two_hosts"] = p
 	return cases
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/executor"
@@ -15,6 +16,7 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 	var (
 		c           common
 		r           replaceFlags
+		tf          targetFlag
 		autoApprove bool
 	)
 	fs := newFlagSet("apply", "Change the deployments to match the files: backups first, then the new version, verified, or rolled back.",
@@ -23,6 +25,7 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 			"  gpustack-deploy apply --replace=prod.data   # fresh data volume, model cache kept", s)
 	c.register(fs)
 	r.register(fs, true)
+	tf.register(fs)
 	fs.BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation (deleting a volume is still confirmed by name)")
 	if code, done := parse(fs, args, s); done {
 		return code
@@ -38,6 +41,10 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 		}
 		saved = sp
 		r.replace = append(r.replace, sp.Replace...)
+		if len(tf.names) > 0 {
+			return errorf(s, "--target with a saved plan: the plan applies to the deployments it was made for (%s)", targetsText(sp.Targets))
+		}
+		tf.names = sp.Targets
 		if len(c.files) == 0 {
 			for _, f := range sp.Files {
 				c.files = append(c.files, f.Path)
@@ -47,6 +54,9 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 	l, ok := c.load(s)
 	if !ok {
 		return exitError
+	}
+	if err := tf.apply(l); err != nil {
+		return errorf(s, "%v", err)
 	}
 	engines, closeAll, err := c.connect(ctx, l.desired)
 	if err != nil {
@@ -151,4 +161,11 @@ func applyExitCode(results []executor.Result) int {
 	default:
 		return exitError
 	}
+}
+
+func targetsText(t []string) string {
+	if len(t) == 0 {
+		return "all of them"
+	}
+	return strings.Join(t, ", ")
 }

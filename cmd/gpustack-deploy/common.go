@@ -167,36 +167,139 @@ func (c *common) state() string {
 	return filepath.Join(dir, ".gpustack-deploy")
 }
 
-// connect opens one client per Docker host the deployments use.
+// connect opens one client per Docker host the deployments use. Any host
+// that cannot be reached is an error (all of them are named).
 func (c *common) connect(ctx context.Context, desired *config.Desired) (observe.Engines, func(), error) {
+	engines, closeAll, failed := c.connectAll(ctx, desired)
+	if len(failed) > 0 {
+		closeAll()
+		return nil, nil, failed.err()
+	}
+	return engines, closeAll, nil
+}
+
+// hostFailures are the hosts that could not be reached, by name.
+type hostFailures map[string]error
+
+func (f hostFailures) names() []string {
+	names := make([]string, 0, len(f))
+	for h := range f {
+		names = append(names, h)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (f hostFailures) err() error {
+	var errs []error
+	for _, h := range f.names() {
+		errs = append(errs, f[h])
+	}
+	return errors.Join(errs...)
+}
+
+// connectAll dials every host the deployments use, concurrently, and
+// returns the clients of the hosts that answered and the errors of the
+// others (each names its host and address).
+func (c *common) connectAll(ctx context.Context, desired *config.Desired) (observe.Engines, func(), hostFailures) {
+	hosts := map[string]bool{}
+	for _, d := range desired.Deployments {
+		hosts[d.Host] = true
+	}
+	type dialed struct {
+		host string
+		eng  *engine.Client
+		err  error
+	}
+	results := make(chan dialed, len(hosts))
+	for h := range hosts {
+		go func() {
+			e, err := c.dial(ctx, desired, h)
+			results <- dialed{h, e, err}
+		}()
+	}
 	engines := observe.Engines{}
+	failed := hostFailures{}
+	for range hosts {
+		r := <-results
+		if r.err != nil {
+			failed[r.host] = r.err
+			continue
+		}
+		engines[r.host] = r.eng
+	}
 	closeAll := func() {
 		for _, e := range engines {
 			e.Close()
 		}
 	}
-	hosts := map[string]bool{}
-	for _, d := range desired.Deployments {
-		hosts[d.Host] = true
+	return engines, closeAll, failed
+}
+
+// dial connects to one host: a declared host block, or the environment
+// (and --docker-host) for the implicit host "default".
+func (c *common) dial(ctx context.Context, desired *config.Desired, name string) (*engine.Client, error) {
+	h := desired.Host(name)
+	if h == nil {
+		return engine.Dial(ctx, name, c.dockerHost)
 	}
-	names := make([]string, 0, len(hosts))
-	for h := range hosts {
-		names = append(names, h)
+	t := engine.Target{Endpoint: h.DockerHost}
+	if h.TLS != nil {
+		t.CAFile, t.CertFile, t.KeyFile = h.TLS.CA, h.TLS.Cert, h.TLS.Key
 	}
-	sort.Strings(names)
-	for _, h := range names {
-		endpoint := ""
-		if h == config.DefaultHost {
-			endpoint = c.dockerHost
+	return engine.DialTarget(ctx, name, t)
+}
+
+// targetFlag is --target, on the commands that can be limited to some
+// deployments.
+type targetFlag struct{ names []string }
+
+func (t *targetFlag) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&t.names, "target", nil, "only this deployment (repeatable; default all)")
+}
+
+// apply keeps only the targeted deployments in l; an unknown name is an error.
+func (t *targetFlag) apply(l *loaded) error {
+	if len(t.names) == 0 {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, n := range t.names {
+		want[n] = true
+	}
+	var kept []config.Deployment
+	known := map[string]bool{}
+	var all []string
+	for _, d := range l.desired.Deployments {
+		known[d.Name] = true
+		all = append(all, d.Name)
+		if want[d.Name] {
+			kept = append(kept, d)
 		}
-		e, err := engine.Dial(ctx, h, endpoint)
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		engines[h] = e
 	}
-	return engines, closeAll, nil
+	for _, n := range t.names {
+		if !known[n] {
+			return fmt.Errorf("--target %s: no deployment is named so; the files declare %s", n, strings.Join(all, ", "))
+		}
+	}
+	desired := *l.desired
+	desired.Deployments = kept
+	l.desired = &desired
+	return nil
+}
+
+// onHosts is l with only the deployments whose host is in engines.
+func (l *loaded) onHosts(engines observe.Engines) *loaded {
+	desired := *l.desired
+	desired.Deployments = nil
+	for _, d := range l.desired.Deployments {
+		if engines[d.Host] != nil {
+			desired.Deployments = append(desired.Deployments, d)
+		}
+	}
+	out := *l
+	out.desired = &desired
+	return &out
 }
 
 // observe snapshots the deployments, counting containers adopted by

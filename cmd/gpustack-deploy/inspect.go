@@ -86,11 +86,13 @@ func writeStatus(w io.Writer, rows []statusRow) error {
 func runStatus(ctx context.Context, s stdio, args []string) int {
 	var (
 		c      common
+		tf     targetFlag
 		asJSON bool
 	)
 	fs := newFlagSet("status", "Show each deployment's container, version, health, database revision and last verified backup.",
 		"gpustack-deploy status --json", s)
 	c.register(fs)
+	tf.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	if code, done := parse(fs, args, s); done {
 		return code
@@ -98,6 +100,9 @@ func runStatus(ctx context.Context, s stdio, args []string) int {
 	l, ok := c.load(s)
 	if !ok {
 		return exitError
+	}
+	if err := tf.apply(l); err != nil {
+		return errorf(s, "%v", err)
 	}
 	engines, closeAll, err := c.connect(ctx, l.desired)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/observe"
@@ -21,6 +22,7 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 	var (
 		c        common
 		r        replaceFlags
+		tf       targetFlag
 		asJSON   bool
 		out      string
 		detailed bool
@@ -29,6 +31,7 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 		"gpustack-deploy plan -f gpustack.hcl --out upgrade.plan", s)
 	c.register(fs)
 	r.register(fs, false)
+	tf.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	fs.StringVar(&out, "out", "", "save the plan to `FILE`; apply FILE runs exactly it, or refuses if anything changed")
 	fs.BoolVar(&detailed, "detailed-exitcode", false, "exit 0 with no changes, 2 with changes, 1 on error or refusal")
@@ -39,18 +42,41 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 	if !ok {
 		return exitError
 	}
-	engines, closeAll, err := c.connect(ctx, l.desired)
-	if err != nil {
+	if err := tf.apply(l); err != nil {
 		return errorf(s, "%v", err)
 	}
-	defer closeAll()
 	replaced, err := r.deployments(l.desired)
 	if err != nil {
 		return errorf(s, "%v", err)
 	}
-	p, err := makePlan(ctx, &c, engines, l, replaced)
+	// Every host is dialled at once; the hosts that answer are planned and
+	// shown even when another does not, and plan then fails naming it.
+	engines, closeAll, failed := c.connectAll(ctx, l.desired)
+	defer closeAll()
+	reachable := l.onHosts(engines)
+	p, err := makePlan(ctx, &c, engines, reachable, replaced)
 	if err != nil {
 		return errorf(s, "%v", err)
+	}
+	if len(failed) > 0 {
+		if asJSON {
+			_ = render.JSON(s.out, p)
+		} else {
+			render.Plan(s.out, p)
+		}
+		for _, h := range failed.names() {
+			var names []string
+			for _, d := range l.desired.Deployments {
+				if d.Host == h {
+					names = append(names, d.Name)
+				}
+			}
+			errorf(s, "host %s is unreachable, so %s could not be planned: %v", h, strings.Join(names, ", "), failed[h])
+		}
+		if out != "" {
+			errorf(s, "the plan was not saved to %s: it lacks the unreachable hosts", out)
+		}
+		return exitError
 	}
 	if asJSON {
 		if err := render.JSON(s.out, p); err != nil {
@@ -63,7 +89,7 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 		return exitError
 	}
 	if out != "" {
-		if err := saveplan(out, p, l, r.replace); err != nil {
+		if err := saveplan(out, p, l, r.replace, tf.names); err != nil {
 			return errorf(s, "%v", err)
 		}
 		if !asJSON {
@@ -94,7 +120,9 @@ type savedPlan struct {
 	Created       time.Time  `json:"created"`
 	Files         []fileHash `json:"files"`
 	// Replace holds the --replace values the plan was made with.
-	Replace []string   `json:"replace,omitempty"`
+	Replace []string `json:"replace,omitempty"`
+	// Targets holds the --target values the plan was made with.
+	Targets []string   `json:"targets,omitempty"`
 	Plan    *plan.Plan `json:"plan"`
 }
 
@@ -117,8 +145,8 @@ func configHashes(l *loaded) []fileHash {
 	return out
 }
 
-func saveplan(path string, p *plan.Plan, l *loaded, replace []string) error {
-	data, err := json.MarshalIndent(savedPlan{FormatVersion: plan.FormatVersion, Created: time.Now().UTC(), Files: configHashes(l), Replace: replace, Plan: p}, "", "  ")
+func saveplan(path string, p *plan.Plan, l *loaded, replace, targets []string) error {
+	data, err := json.MarshalIndent(savedPlan{FormatVersion: plan.FormatVersion, Created: time.Now().UTC(), Files: configHashes(l), Replace: replace, Targets: targets, Plan: p}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode plan: %w", err)
 	}
