@@ -73,6 +73,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 		fs.IntVar(&counts.models, "models", 0, "models to insert")
 		fs.IntVar(&counts.instances, "instances", 0, "model instances to insert")
 		fs.IntVar(&counts.users, "users", 0, "users to insert")
+		fs.StringVar(&counts.worker, "worker", "", "v2: name of the worker the instances run on")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2

@@ -24,6 +24,10 @@ type startOptions struct {
 	logDir      string
 	dbPort      int
 	databaseURL string
+	// v2 worker role (--server-url)
+	serverURL  string
+	workerPort int
+	workerName string
 }
 
 // usageError is argparse's complaint; the process exits 2.
@@ -36,6 +40,7 @@ var (
 		"--data-dir": "data-dir", "--cache-dir": "cache-dir", "--port": "port",
 		"--bootstrap-password": "bootstrap-password", "--token": "token", "-t": "token",
 		"--log-dir": "log-dir", "--database-port": "database-port", "--database-url": "database-url",
+		"--server-url": "server-url", "-s": "server-url", "--worker-port": "worker-port", "--worker-name": "worker-name",
 	}
 	boolFlags = map[string]string{
 		"--debug": "debug", "-d": "debug", "--disable-worker": "disable-worker",
@@ -102,6 +107,16 @@ func parseStartFlags(args []string, getenv func(string) string, rel Release) (st
 		logDir:            get("log-dir"),
 		databaseURL:       get("database-url"),
 		dbPort:            DefaultDBPort,
+		serverURL:         strings.TrimRight(get("server-url"), "/"),
+		workerName:        get("worker-name"),
+		workerPort:        DefaultWorkerPort,
+	}
+	if p := get("worker-port"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 65535 {
+			return startOptions{}, &usageError{fmt.Sprintf("argument --worker-port: invalid int value: '%s'", p)}
+		}
+		opts.workerPort = n
 	}
 	if opts.logDir == "" {
 		opts.logDir = filepath.Join(opts.dataDirOrDefault(), "log")
@@ -151,6 +166,7 @@ type faults struct {
 	// v2
 	failDataMigration string // "copy" or "after-done"
 	gap5774           bool
+	cluster           clusterKnobs
 }
 
 func faultsFromEnv(getenv func(string) string) (faults, error) {
@@ -159,6 +175,10 @@ func faultsFromEnv(getenv func(string) string) (faults, error) {
 		devRevision:       getenv(EnvDevRevision),
 		failDataMigration: getenv(EnvFailDataMigration),
 		gap5774:           envBool(getenv(EnvV2Gap5774)),
+	}
+	var err error
+	if f.cluster, err = clusterKnobsFromEnv(getenv); err != nil {
+		return f, err
 	}
 	switch f.failDataMigration {
 	case "", "copy", "after-done":

@@ -20,6 +20,9 @@ type DebugInfo struct {
 	CacheFiles int    `json:"cache_files"`
 	CacheBytes int64  `json:"cache_bytes"`
 	StartedAt  string `json:"started_at"`
+	// Rescheduled counts the model instances deleted because their worker
+	// stayed silent beyond both grace periods (v2).
+	Rescheduled int `json:"rescheduled"`
 }
 
 // VersionInfo is the body of GET /version.
@@ -52,8 +55,13 @@ func (s *server) routes() http.Handler {
 			CacheFiles: s.cacheFiles,
 			CacheBytes: s.cacheBytes,
 			StartedAt:  s.startedAt.Format(time.RFC3339),
+
+			Rescheduled: s.cluster.rescheduledCount(),
 		})
 	})
+	if s.cluster != nil {
+		s.cluster.routes(mux)
+	}
 	return mux
 }
 
@@ -73,6 +81,17 @@ func (s *server) serve(ctx context.Context) int {
 		return 1
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	if s.id.release.V2() {
+		c, err := newClusterState(ctx, s)
+		if err != nil {
+			s.log.log(logEmulator, levelError, "cluster: %v", err)
+			ln.Close()
+			s.abort()
+			return 1
+		}
+		s.cluster = c
+		go c.run(ctx)
+	}
 	hs := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

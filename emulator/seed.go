@@ -140,7 +140,11 @@ func lowestID(ctx context.Context, db *sql.DB, table string) (int64, error) {
 }
 
 // seedCounts says how many rows seed inserts per table.
-type seedCounts struct{ users, models, instances int }
+type seedCounts struct {
+	users, models, instances int
+	// worker (v2): the name of the worker the instances run on.
+	worker string
+}
 
 // seed inserts users, then models, then model instances spread over the
 // models. Each insert is its own transaction so a running server is only
@@ -280,12 +284,29 @@ func pgSeed(ctx context.Context, db *sql.DB, c seedCounts) error {
 		}
 		models = append(models, m)
 	}
+	var workerID int64
+	if c.worker != "" && c.instances > 0 {
+		err := db.QueryRowContext(ctx, "SELECT id FROM workers WHERE name = "+placeholder(db, 1), c.worker).Scan(&workerID)
+		if err != nil {
+			return fmt.Errorf("seed model_instances: worker %s: %w", c.worker, err)
+		}
+	}
+	n := base - 1
 	for i := 0; i < c.instances; i++ {
-		n := base + i
 		m := models[i%len(models)]
-		if _, err := pgInsertRow(ctx, db, "model_instances", n, map[string]any{
-			"name": fmt.Sprintf("seed-instance-%d", n), "model_id": m.id, "model_name": m.name,
-		}); err != nil {
+		// Names follow ids elsewhere; skip those an earlier seed took.
+		for taken := 1; taken > 0; {
+			n++
+			if err := db.QueryRowContext(ctx, "SELECT count(*) FROM model_instances WHERE name = "+placeholder(db, 1),
+				fmt.Sprintf("seed-instance-%d", n)).Scan(&taken); err != nil {
+				return fmt.Errorf("seed model_instances: %w", err)
+			}
+		}
+		over := map[string]any{"name": fmt.Sprintf("seed-instance-%d", n), "model_id": m.id, "model_name": m.name}
+		if workerID != 0 {
+			over["worker_id"], over["worker_name"] = workerID, c.worker
+		}
+		if _, err := pgInsertRow(ctx, db, "model_instances", n, over); err != nil {
 			return fmt.Errorf("seed model_instances: %w", err)
 		}
 	}

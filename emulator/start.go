@@ -37,6 +37,8 @@ type server struct {
 	// mysql: the external database is MySQL: the chain runs in MySQL
 	// dialect, without transactional DDL.
 	mysql bool
+	// cluster: the v2 worker registry and its grace-period loop.
+	cluster *clusterServer
 }
 
 // close closes the database as a clean shutdown does: SQLite checkpoints
@@ -94,6 +96,9 @@ func runStart(ctx context.Context, id identity, args []string, getenv func(strin
 		return 2
 	}
 	lg := newLogger(stdout)
+	if id.release.V2() && opts.serverURL != "" {
+		return runWorker(ctx, id, opts, f, lg)
+	}
 	if id.release.V2() {
 		return runStartV2(ctx, id, opts, f, lg, getenv, stderr)
 	}

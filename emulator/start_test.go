@@ -135,11 +135,20 @@ func TestParseStartFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := startOptions{dataDir: "/d", cacheDir: "/d/cache", port: 8080, debug: true, bootstrapPassword: "pw", token: "tok", disableWorker: true,
-		logDir: "/d/log", dbPort: DefaultDBPort}
+		logDir: "/d/log", dbPort: DefaultDBPort, workerPort: DefaultWorkerPort}
 	if opts != want {
 		t.Errorf("got %+v, want %+v", opts, want)
 	}
 	v2, _ := ParseRelease("v2.2.3")
+	// The worker role's flags, CLI over env.
+	env = map[string]string{"GPUSTACK_SERVER_URL": "http://env/", "GPUSTACK_WORKER_NAME": "env-name"}
+	opts, err = parseStartFlags([]string{"-s", "http://10.0.0.2:80/", "--worker-port", "10250"}, func(k string) string { return env[k] }, v2)
+	if err != nil || opts.serverURL != "http://10.0.0.2:80" || opts.workerPort != 10250 || opts.workerName != "env-name" {
+		t.Errorf("worker flags: %+v, %v", opts, err)
+	}
+	if _, err := parseStartFlags([]string{"--worker-port", "x"}, func(string) string { return "" }, v2); err == nil {
+		t.Error("--worker-port x accepted")
+	}
 	env = map[string]string{"GPUSTACK_DATABASE_PORT": "15432"}
 	opts, err = parseStartFlags([]string{"--log-dir", "/logs"}, func(k string) string { return env[k] }, v2)
 	if err != nil || opts.dbPort != 15432 || opts.logDir != "/logs" || opts.dataDir != DefaultDataDir {
