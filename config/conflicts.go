@@ -33,10 +33,12 @@ func checkConflicts(ds []*checkedDeployment, diags *hcl.Diagnostics) {
 	var dirs, ports []claim
 
 	for _, d := range ds {
-		key := d.Host + "\x00" + d.Name
+		// Names are unique across hosts: plans, status, --target, locks,
+		// journals and backup directories are keyed by the name alone.
+		key := d.Name
 		if first, dup := names[key]; dup {
 			add(d.DeclRange, "Duplicate deployment",
-				"Deployment %q is declared twice; first declared at %s. Rename one of them: the name identifies the deployment's container and backups.",
+				"Deployment %q is declared twice; first declared at %s. Rename one of them: the name identifies the deployment's container and backups, on every host.",
 				d.Name, lineRef(first.at))
 			// Everything else of a duplicate would clash with the first too.
 			continue
