@@ -120,7 +120,11 @@ host "ghost" {
 	expectCode(t, r, 1)
 	expectOutput(t, r, "host ghost is unreachable, so "+c.name+" could not be planned",
 		"docker host ghost (unix:///nonexistent/gsd-e2e/docker.sock) does not answer",
-		`gpustack "`+a.name+`" on host local`, `gpustack "`+b.name+`" on host viassh`)
+		`gpustack "`+a.name+`" on host local`, `gpustack "`+b.name+`" on host viassh`,
+		"No changes on the hosts that answered; ghost could not be reached")
+	if strings.Contains(r.stdout, "Every deployment runs as its file says") {
+		t.Errorf("the plan claims every deployment is as its file says while a host did not answer:\n%s", r.stdout)
+	}
 	if strings.Contains(r.stdout, `gpustack "`+c.name+`"`) {
 		t.Errorf("the unreachable host's deployment was planned:\n%s", r.stdout)
 	}

@@ -311,6 +311,9 @@ type Plan struct {
 	Deployments   []Deployment `json:"deployments"`
 	// Observed is the fingerprint of the observation the plan was made from.
 	Observed string `json:"observed"`
+	// Unreachable names the hosts that did not answer: their deployments
+	// are not in the plan, and such a plan is never saved or applied.
+	Unreachable []string `json:"unreachable_hosts,omitempty"`
 }
 
 // HasChanges reports whether any deployment would change.

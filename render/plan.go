@@ -237,6 +237,9 @@ func Summary(p *plan.Plan) string {
 		return fmt.Sprintf("Plan refused: %d of %d deployment%s cannot be applied as written. Nothing will be changed.",
 			refused, len(p.Deployments), plural(len(p.Deployments)))
 	}
+	if len(p.Unreachable) > 0 && !p.HasChanges() {
+		return fmt.Sprintf("No changes on the hosts that answered; %s could not be reached, and its deployments were not planned.", strings.Join(p.Unreachable, ", "))
+	}
 	if !p.HasChanges() {
 		return "No changes. Every deployment runs as its file says."
 	}

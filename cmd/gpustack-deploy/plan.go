@@ -59,6 +59,7 @@ func runPlan(ctx context.Context, s stdio, args []string) int {
 		return errorf(s, "%v", err)
 	}
 	if len(failed) > 0 {
+		p.Unreachable = failed.names()
 		if asJSON {
 			_ = render.JSON(s.out, p)
 		} else {
