@@ -19,9 +19,11 @@
 // Commands:
 //
 //	gpustack start [flags]        the server start-up (unknown flags ignored)
+//	gpustack start --server-url URL --token T [--worker-port P] [--worker-name N]
+//	                              v2: a worker (see "Clusters" below)
 //	gpustack version [--short]    "<version> (<commit7>)" or "<version>"
 //	gpustack emulator rows        {"table": count, …} for every table
-//	gpustack emulator seed --models N --instances M --users U
+//	gpustack emulator seed --models N --instances M --users U [--worker NAME]
 //	gpustack emulator sql STATEMENT   rows as JSON, or {"rows_affected": n}
 //
 // The emulator subcommands take --data-dir (default $GPUSTACK_DATA_DIR,
@@ -116,11 +118,64 @@
 //     10 s) fails in the log and in PostgreSQL's log. The server stays
 //     healthy, as the real one does.
 //
+// # Clusters (v2)
+//
+// Facts §6 and §7 ("Worker downtime during upgrades", "Arguments lost on
+// recreate"). A v2 `gpustack start` given --server-url (-s, or
+// GPUSTACK_SERVER_URL) runs as a worker: no database, no migration. It
+// keeps worker_uuid and worker_name in its data dir (written at the first
+// start; --worker-name / GPUSTACK_WORKER_NAME, else the saved name, else the
+// hostname), so a container recreated on the same volume is the same
+// worker row. It serves /healthz, /readyz, /version and /debug/emulator on
+// --worker-port (GPUSTACK_WORKER_PORT, default 10150), then registers and
+// sends a heartbeat every GPUSTACK_EMULATOR_HEARTBEAT_INTERVAL (30 s). A
+// refused registration is logged ("Failed to register worker: POST
+// /v2/emulator/workers/register: 401 Unauthorized: Invalid token") and
+// retried at that pace. Without --token / GPUSTACK_TOKEN it logs
+// "Failed to register worker: 'NoneType' object has no attribute
+// 'create_async'" (#5714) and exits 1. From v2.2.0 it reads the server's
+// /version first and, on a different string (0.0.0 being a dev build),
+// logs "Version mismatch detected: worker version X, server version Y.
+// Please upgrade your worker to match the server version." and registers
+// anyway.
+//
+// The server's worker API is the emulator's own, authenticated with
+// "Authorization: Bearer <registration token>" (--token, else
+// <data-dir>/token):
+//
+//	POST /v2/emulator/workers/register       {"name", "worker_uuid", "worker_version", "port"} → {"id", "name"}
+//	POST /v2/emulator/workers/{id}/heartbeat {"worker_version"} → {"id"}; 404 makes the worker register again
+//
+// A registration matches the row by worker_uuid; a name held by another
+// uuid is a 409. The public API follows GPUStack's, authenticated as
+// GPUStack takes API keys, "Authorization: Bearer <key>", where the only
+// key is GPUSTACK_EMULATOR_ADMIN_API_KEY (unset: every call is a 401):
+//
+//	GET /v2/workers        {"items": [{"id", "name", "state", "worker_uuid", "worker_version",
+//	                        "heartbeat_time", "maintenance": {"enabled", "message"}}], "pagination": {…}}
+//	GET /v2/workers/{id}   one item
+//	PUT /v2/workers/{id}   {"maintenance": {"enabled": true, "message": "…"}} → the item
+//
+// A loop (every second, faster for short graces) sets state from the rows:
+// MAINTENANCE while maintenance.enabled, NOT_READY once heartbeat_time is
+// older than GPUSTACK_WORKER_HEARTBEAT_GRACE_PERIOD (seconds, default 150),
+// READY otherwise. A worker not in maintenance that stays silent for
+// GPUSTACK_MODEL_INSTANCE_RESCHEDULE_GRACE_PERIOD (default 300) more loses
+// its model_instances rows (worker_id): each deletion logs "Rescheduling
+// model instance <name>: worker <name> is unreachable …" and counts in
+// "rescheduled" of /debug/emulator. The emulator does not place the
+// instances anywhere else. `gpustack emulator seed --instances N --worker
+// NAME` puts instances on a registered worker. Grace periods take seconds
+// ("1.5") or Go durations.
+//
 // Deviations from GPUStack's v2 image: PostgreSQL 15 from Debian bookworm
 // instead of 17 (no Ubuntu base, no extra repositories); it listens on
 // 127.0.0.1 only instead of '*', to keep tests isolated on host networks;
 // no s6 supervision, Higress gateway, Prometheus or Grafana (the emulator
-// serves /healthz, /readyz and /version itself on --port); no collation
+// serves /healthz, /readyz and /version itself on --port); workers register
+// through the emulator's own endpoints, not GPUStack's worker API, and have
+// no GPUs, system load, inference servers or cluster tokens beyond the
+// server's one token; no collation
 // refresh or REINDEX at start; JIT off; MySQL's enums are VARCHAR(64)
 // columns (SQLAlchemy would declare inline ENUMs), its JSON columns
 // MariaDB's LONGTEXT with a JSON check; the table layouts beyond what the fact
@@ -147,6 +202,10 @@
 //	                                  upgrade to head; a restart skips the migration (#3575)
 //	GPUSTACK_EMULATOR_V2_GAP_5774=1   v2: 8bf38a6bb3b5 creates model_usage_details(_archive)
 //	                                  without `completed`, as v2.2.0rc1–rc3 did
+//	GPUSTACK_EMULATOR_HEARTBEAT_INTERVAL  v2 worker: heartbeat (and registration retry) period (30 s)
+//	GPUSTACK_EMULATOR_ADMIN_API_KEY   v2 server: the Bearer key of GET/PUT /v2/workers
+//	GPUSTACK_WORKER_HEARTBEAT_GRACE_PERIOD           v2 server: seconds to NOT_READY (150)
+//	GPUSTACK_MODEL_INSTANCE_RESCHEDULE_GRACE_PERIOD  v2 server: seconds more to deleting instances (300)
 //
 // Test-only: GPUSTACK_EMULATOR_PG_BIN (PostgreSQL's bin dir),
 // GPUSTACK_EMULATOR_PG_SOCKET_DIR and GPUSTACK_EMULATOR_PG_UID (UID:GID) let
