@@ -268,3 +268,49 @@ func TestClusterKnobs(t *testing.T) {
 		t.Error("bad grace accepted")
 	}
 }
+
+// TestClusterMySQL: registration, heartbeats, maintenance and the grace
+// periods on an external MySQL (MariaDB): DATETIME read without parseTime,
+// maintenance in a LONGTEXT JSON column.
+func TestClusterMySQL(t *testing.T) {
+	t.Parallel()
+	url := externalMySQL(t)
+	srv := startRun(t, "v2.2.3", t.TempDir(), map[string]string{
+		EnvDatabaseURL: url, "GPUSTACK_TOKEN": testClusterToken, EnvAdminAPIKey: testAdminKey,
+		EnvHeartbeatGrace: "0.5", EnvRescheduleGrace: "0.5",
+	})
+	serving(t, srv, "v2.2.3 on MySQL")
+	base := "http://127.0.0.1:" + srv.port
+	a := startWorker(t, "v2.2.3", t.TempDir(), base, map[string]string{"GPUSTACK_TOKEN": testClusterToken, "GPUSTACK_WORKER_NAME": "m-a"})
+	serving(t, a, "worker m-a")
+	b := startWorker(t, "v2.2.3", t.TempDir(), base, map[string]string{"GPUSTACK_TOKEN": testClusterToken, "GPUSTACK_WORKER_NAME": "m-b"})
+	serving(t, b, "worker m-b")
+	logs := func() string { return srv.stdout.String() + a.stdout.String() + b.stdout.String() }
+	var ws map[string]Worker
+	waitFor(t, 10*time.Second, "two READY workers", func() bool {
+		ws = listWorkers(t, base)
+		return len(ws) == 2 && ws["m-a"].State == stateReady && ws["m-b"].State == stateReady && ws["m-a"].HeartbeatTime != ""
+	}, logs)
+	first := ws["m-a"].HeartbeatTime
+	waitFor(t, 5*time.Second, "a heartbeat", func() bool { return listWorkers(t, base)["m-a"].HeartbeatTime != first }, logs)
+	var counts map[string]int
+	extCmd(t, url, &counts, "seed", "--models", "1", "--instances", "2", "--worker", "m-a")
+	extCmd(t, url, &counts, "seed", "--instances", "1", "--worker", "m-b")
+	var got Worker
+	if code := apiCall(t, http.MethodPut, fmt.Sprintf("%s/v2/workers/%d", base, ws["m-b"].ID), testAdminKey,
+		map[string]any{"maintenance": map[string]any{"enabled": true, "message": "m"}}, &got); code != 200 || got.State != stateMaintenance {
+		t.Fatalf("PUT maintenance: %d %+v", code, got)
+	}
+	a.stop()
+	b.stop()
+	waitFor(t, 10*time.Second, "m-a's instances deleted", func() bool {
+		extCmd(t, url, &counts, "rows")
+		return counts["model_instances"] == 1
+	}, logs)
+	time.Sleep(time.Second)
+	extCmd(t, url, &counts, "rows")
+	ws = listWorkers(t, base)
+	if counts["model_instances"] != 1 || ws["m-a"].State != stateNotReady || ws["m-b"].State != stateMaintenance {
+		t.Errorf("after the graces: %v %+v", counts, ws)
+	}
+}
