@@ -87,7 +87,7 @@ func (c *Client) RunTool(ctx context.Context, t Tool) (ToolResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("create tool container from %s: %w", t.Image, err)
 	}
-	defer c.RemoveContainer(context.WithoutCancel(ctx), created.ID)
+	defer c.removeTool(context.WithoutCancel(ctx), created.ID)
 	if t.Input != nil {
 		if err := c.CopyIn(ctx, created.ID, t.InputDir, t.Input); err != nil {
 			return res, fmt.Errorf("tool container %s: %w", name, err)
@@ -142,4 +142,14 @@ func (c *Client) copyOutput(ctx context.Context, id, p string, fn func(io.Reader
 		return fmt.Errorf("copy %s out: %w", p, err)
 	}
 	return nil
+}
+
+// removeTool removes a one-off container with its anonymous volumes: an
+// image that declares a VOLUME (GPUStack's v2 image declares
+// /var/lib/gpustack) gets one for every container that mounts nothing
+// there. Named volumes and host directories are never removed this way.
+// Deployment containers are removed with RemoveContainer, which keeps
+// every volume: a container made by hand may keep its data in one.
+func (c *Client) removeTool(ctx context.Context, id string) {
+	_ = c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 }
