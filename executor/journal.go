@@ -171,11 +171,19 @@ func AcquireLock(stateDir, deployment string, now time.Time) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	var held lockInfo
-	_ = json.NewDecoder(f).Decode(&held)
+	held := readLockInfo(f)
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
+			// The holder writes who it is right after taking the lock: a
+			// read that came first finds the file empty, so read again.
+			for i := 0; i < 20 && held.PID == 0; i++ {
+				time.Sleep(10 * time.Millisecond)
+				held = readLockInfo(f)
+			}
+			if held.PID == 0 {
+				return nil, fmt.Errorf("another apply of %s is running (it has not recorded its pid yet); wait for it to finish", deployment)
+			}
 			return nil, fmt.Errorf("another apply of %s is running (pid %d on %s since %s); wait for it to finish",
 				deployment, held.PID, held.Host, held.Started.Format(time.RFC3339))
 		}
@@ -193,6 +201,16 @@ func AcquireLock(stateDir, deployment string, now time.Time) (*Lock, error) {
 		_ = f.Sync()
 	}
 	return l, nil
+}
+
+// readLockInfo reads the holder's record from the start of the lock file;
+// an empty or partly written file gives the zero value.
+func readLockInfo(f *os.File) lockInfo {
+	var held lockInfo
+	b := make([]byte, 4096)
+	n, _ := f.ReadAt(b, 0)
+	_ = json.Unmarshal(b[:n], &held)
+	return held
 }
 
 // Release empties the lock file and drops the lock.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,5 +220,31 @@ func TestApplyReportsAnInterruptedApply(t *testing.T) {
 	j.Close()
 	if got != nil {
 		t.Errorf("after a finished apply the journal reports %+v", got)
+	}
+}
+
+// TestLockHeldBeforeItsHolderWroteItsPid: the holder takes the flock, then
+// writes who it is; a second apply that reads the file in between must
+// still name the holder, not "pid 0".
+func TestLockHeldBeforeItsHolderWroteItsPid(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "locks"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "locks", "prod.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		_, _ = f.WriteAt([]byte(`{"pid":4242,"host":"gpu1","started":"2026-11-28T10:00:00Z"}`), 0)
+	}()
+	_, err = AcquireLock(dir, "prod", time.Now())
+	if err == nil || !strings.Contains(err.Error(), "pid 4242 on gpu1") {
+		t.Fatalf("got %v, want the holder named once it wrote its pid", err)
 	}
 }
