@@ -173,17 +173,22 @@ func TestCluster(t *testing.T) {
 		t.Errorf("PUT unknown worker: %d", code)
 	}
 
-	// Both stop; 1 s + 1.5 s later a's instances are gone, b's are not.
-	stopped := time.Now()
+	// Both stop; 1 s + 1.5 s after a's last heartbeat its instances are
+	// gone, b's are not. The graces count from the last heartbeat the
+	// server recorded, which may come a little before the stop.
 	a.stop()
 	b.stop()
+	lastBeat, err := time.ParseInLocation("2006-01-02T15:04:05.000000", listWorkers(t, base)["worker-a"].HeartbeatTime, time.UTC)
+	if err != nil {
+		t.Fatalf("heartbeat_time of worker-a: %v", err)
+	}
 	waitFor(t, 10*time.Second, "worker-a NOT_READY", func() bool { return listWorkers(t, base)["worker-a"].State == stateNotReady }, logs)
-	if d := time.Since(stopped); d < 900*time.Millisecond {
-		t.Errorf("NOT_READY after %s, before the 1 s grace", d)
+	if d := time.Since(lastBeat); d < 950*time.Millisecond {
+		t.Errorf("NOT_READY %s after the last heartbeat, before the 1 s grace", d)
 	}
 	waitFor(t, 10*time.Second, "worker-a's instances deleted", func() bool { return instancesOn(t, dir, idA) == 0 }, logs)
-	if d := time.Since(stopped); d < 2400*time.Millisecond {
-		t.Errorf("instances deleted after %s, before both graces (2.5 s)", d)
+	if d := time.Since(lastBeat); d < 2450*time.Millisecond {
+		t.Errorf("instances deleted %s after the last heartbeat, before both graces (2.5 s)", d)
 	}
 	time.Sleep(500 * time.Millisecond)
 	if n := instancesOn(t, dir, idB); n != 3 {
