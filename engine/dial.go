@@ -136,6 +136,20 @@ type commandConn struct {
 	stderr *stderrBuffer
 	once   sync.Once
 	name   string
+	// exited is closed once the command has exited and its error output
+	// has been copied in full.
+	exited   chan struct{}
+	waitOnce sync.Once
+}
+
+// wait reaps the command once; its error output is complete afterwards.
+func (c *commandConn) wait() {
+	c.waitOnce.Do(func() {
+		go func() {
+			_ = c.cmd.Wait()
+			close(c.exited)
+		}()
+	})
 }
 
 // dialCommand starts name with args; its stdin and stdout are the connection.
@@ -153,7 +167,7 @@ func dialCommand(ctx context.Context, name string, args []string) (net.Conn, err
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	c := &commandConn{cmd: cmd, stdin: stdin, stdout: stdout, stderr: &stderrBuffer{max: 4096}, name: name}
+	c := &commandConn{cmd: cmd, stdin: stdin, stdout: stdout, stderr: &stderrBuffer{max: 4096}, name: name, exited: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -164,6 +178,13 @@ func dialCommand(ctx context.Context, name string, args []string) (net.Conn, err
 func (c *commandConn) Read(p []byte) (int, error) {
 	n, err := c.stdout.Read(p)
 	if err == io.EOF {
+		// The command closed its output: it is ending. Its error output
+		// is copied by another goroutine; give it a moment to finish.
+		c.wait()
+		select {
+		case <-c.exited:
+		case <-time.After(2 * time.Second):
+		}
 		if msg := c.stderr.String(); msg != "" {
 			return n, fmt.Errorf("%s: %s: %w", c.name, msg, io.ErrUnexpectedEOF)
 		}
@@ -174,6 +195,11 @@ func (c *commandConn) Read(p []byte) (int, error) {
 func (c *commandConn) Write(p []byte) (int, error) {
 	n, err := c.stdin.Write(p)
 	if err != nil {
+		c.wait()
+		select {
+		case <-c.exited:
+		case <-time.After(2 * time.Second):
+		}
 		if msg := c.stderr.String(); msg != "" {
 			return n, fmt.Errorf("%s: %s: %w", c.name, msg, err)
 		}
@@ -194,7 +220,8 @@ func (c *commandConn) Close() error {
 		if c.cmd.Process != nil {
 			_ = c.cmd.Process.Kill()
 		}
-		_ = c.cmd.Wait()
+		c.wait()
+		<-c.exited
 	})
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"path"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -73,6 +74,19 @@ func (c *Client) RunTool(ctx context.Context, t Tool) (ToolResult, error) {
 	host := &container.HostConfig{NetworkMode: container.NetworkMode(network)}
 	for _, m := range t.Mounts {
 		addMount(host, m.Volume, m.HostPath, m.Target, m.ReadOnly)
+	}
+	// An image VOLUME the tool does not mount (GPUStack's v2 image
+	// declares /var/lib/gpustack) would get an anonymous volume per run:
+	// a tmpfs takes its place and goes with the container.
+	if img, err := c.api.ImageInspect(ctx, t.Image); err == nil && img.Config != nil {
+		for p := range img.Config.Volumes {
+			if !mountedAt(t.Mounts, p) {
+				if host.Tmpfs == nil {
+					host.Tmpfs = map[string]string{}
+				}
+				host.Tmpfs[p] = ""
+			}
+		}
 	}
 	cfg := &container.Config{
 		Image:      t.Image,
@@ -152,4 +166,14 @@ func (c *Client) copyOutput(ctx context.Context, id, p string, fn func(io.Reader
 // every volume: a container made by hand may keep its data in one.
 func (c *Client) removeTool(ctx context.Context, id string) {
 	_ = c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+}
+
+// mountedAt reports whether one of mounts has target p.
+func mountedAt(mounts []HelperMount, p string) bool {
+	for _, m := range mounts {
+		if path.Clean(m.Target) == path.Clean(p) {
+			return true
+		}
+	}
+	return false
 }
