@@ -34,40 +34,65 @@ var extDBContainers sync.Map
 // removed at cleanup. It calls needPostgres(t) first.
 func startExternalPostgres(t *testing.T) (url string) {
 	t.Helper()
+	url, name := startExternalDB(t, externalDB{
+		what: "PostgreSQL", prefix: "gsd-e2e-extdb-", label: "external-postgres",
+		passwordEnv: image.ExternalPostgresPasswordEnv, entrypoint: image.ExternalPostgresEntrypoint(),
+		ready: image.ExternalPostgresReady(), url: image.ExternalPostgresURL,
+	})
+	extDBContainers.Store(url, name)
+	t.Cleanup(func() { extDBContainers.Delete(url) })
+	return url
+}
+
+// externalDB is how one kind of external database server starts in a
+// container of the emulator's base image.
+type externalDB struct {
+	what, prefix, label string
+	passwordEnv         string
+	entrypoint, ready   []string
+	url                 func(password, ip string) string
+}
+
+// startExternalDB starts db's server on the default bridge network with a
+// random password, waits until its ready command succeeds (through exec),
+// registers its removal and returns the URL GPUStack is given and the
+// container's name.
+func startExternalDB(t *testing.T, db externalDB) (url, name string) {
+	t.Helper()
 	needPostgres(t)
 	ctx := context.Background()
 	password := randomHex(12)
-	name := "gsd-e2e-extdb-" + randomHex(4)
+	name = db.prefix + randomHex(4)
 	resp, err := docker.ContainerCreate(ctx, &container.Config{
 		Image:      image.PostgresBaseRef(),
 		User:       image.ExternalPostgresUser,
-		Env:        []string{image.ExternalPostgresPasswordEnv + "=" + password},
-		Entrypoint: image.ExternalPostgresEntrypoint(),
-		Labels:     map[string]string{"io.gpustack-deploy.e2e": "external-postgres"},
+		Env:        []string{db.passwordEnv + "=" + password},
+		Entrypoint: db.entrypoint,
+		Labels:     map[string]string{"io.gpustack-deploy.e2e": db.label},
 	}, &container.HostConfig{NetworkMode: "bridge"}, nil, nil, name)
 	if err != nil {
-		t.Fatalf("create external PostgreSQL: %v", err)
+		t.Fatalf("create external %s: %v", db.what, err)
 	}
 	t.Cleanup(func() {
 		err := docker.ContainerRemove(context.Background(), resp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil {
-			t.Errorf("remove external PostgreSQL %s: %v", name, err)
+			t.Errorf("remove external %s %s: %v", db.what, name, err)
 		}
 	})
 	if err := docker.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		t.Fatalf("start external PostgreSQL: %v", err)
+		t.Fatalf("start external %s: %v", db.what, err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ct := inspect(t, name)
 		if ct == nil || ct.State == nil || !ct.State.Running {
-			t.Fatalf("external PostgreSQL %s is not running:\n%s", name, extDBLogs(name))
+			t.Fatalf("external %s %s is not running:\n%s", db.what, name, extDBLogs(name))
 		}
-		if code, _ := extDBExec(t, name, nil, image.ExternalPostgresReady()...); code == 0 {
+		if code, _ := extDBExec(t, name, nil, db.ready...); code == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("external PostgreSQL %s not ready after 60 s:\n%s", name, extDBLogs(name))
+			t.Fatalf("external %s %s not ready after 60 s:\n%s", db.what, name, extDBLogs(name))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -78,12 +103,9 @@ func startExternalPostgres(t *testing.T) (url string) {
 		}
 	}
 	if ip == "" {
-		t.Fatalf("external PostgreSQL %s has no IP on the bridge network", name)
+		t.Fatalf("external %s %s has no IP on the bridge network", db.what, name)
 	}
-	url = image.ExternalPostgresURL(password, ip)
-	extDBContainers.Store(url, name)
-	t.Cleanup(func() { extDBContainers.Delete(url) })
-	return url
+	return db.url(password, ip), name
 }
 
 // externalPSQL runs query in the database of url (a URL from

@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/docker/docker/api/types/container"
 
 	"github.com/gpustack-deploy/gpustack-deploy/emulator/image"
 )
@@ -34,53 +30,11 @@ var extMySQLContainers sync.Map
 // base image is the same).
 func startExternalMySQL(t *testing.T) (url string) {
 	t.Helper()
-	needPostgres(t)
-	ctx := context.Background()
-	password := randomHex(12)
-	name := "gsd-e2e-extmysql-" + randomHex(4)
-	resp, err := docker.ContainerCreate(ctx, &container.Config{
-		Image:      image.PostgresBaseRef(),
-		User:       image.ExternalPostgresUser,
-		Env:        []string{image.ExternalMySQLPasswordEnv + "=" + password},
-		Entrypoint: image.ExternalMySQLEntrypoint(),
-		Labels:     map[string]string{"io.gpustack-deploy.e2e": "external-mysql"},
-	}, &container.HostConfig{NetworkMode: "bridge"}, nil, nil, name)
-	if err != nil {
-		t.Fatalf("create external MySQL: %v", err)
-	}
-	t.Cleanup(func() {
-		err := docker.ContainerRemove(context.Background(), resp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil {
-			t.Errorf("remove external MySQL %s: %v", name, err)
-		}
+	url, name := startExternalDB(t, externalDB{
+		what: "MySQL", prefix: "gsd-e2e-extmysql-", label: "external-mysql",
+		passwordEnv: image.ExternalMySQLPasswordEnv, entrypoint: image.ExternalMySQLEntrypoint(),
+		ready: image.ExternalMySQLReady(), url: image.ExternalMySQLURL,
 	})
-	if err := docker.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		t.Fatalf("start external MySQL: %v", err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ct := inspect(t, name)
-		if ct == nil || ct.State == nil || !ct.State.Running {
-			t.Fatalf("external MySQL %s is not running:\n%s", name, extDBLogs(name))
-		}
-		if code, _ := extDBExec(t, name, nil, image.ExternalMySQLReady()...); code == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("external MySQL %s not ready after 60 s:\n%s", name, extDBLogs(name))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	ip := ""
-	if ct := inspect(t, name); ct != nil && ct.NetworkSettings != nil {
-		if ep := ct.NetworkSettings.Networks["bridge"]; ep != nil {
-			ip = ep.IPAddress
-		}
-	}
-	if ip == "" {
-		t.Fatalf("external MySQL %s has no IP on the bridge network", name)
-	}
-	url = image.ExternalMySQLURL(password, ip)
 	extMySQLContainers.Store(url, name)
 	t.Cleanup(func() { extMySQLContainers.Delete(url) })
 	return url
