@@ -17,12 +17,23 @@ import (
 // the URL for GPUStack, and the password in it.
 func externalPostgres(t *testing.T, cli client.APIClient, base string) (id, url, password string) {
 	t.Helper()
+	return externalServer(t, cli, base, "gpustack-emu-extdb-", ExternalPostgresPasswordEnv,
+		ExternalPostgresEntrypoint(), ExternalPostgresReady(), ExternalPostgresURL)
+}
+
+// externalServer starts a database server of the base image with entry
+// point entry and a random password in passwordEnv, waits until ready
+// succeeds through exec, and returns its id, the URL GPUStack is given
+// (url(password, bridge IP)) and the password.
+func externalServer(t *testing.T, cli client.APIClient, base, prefix, passwordEnv string, entry, ready []string,
+	url func(password, ip string) string) (string, string, string) {
+	t.Helper()
 	ctx := context.Background()
-	password = suffix(t) + suffix(t)
+	password := suffix(t) + suffix(t)
 	resp, err := cli.ContainerCreate(ctx, &container.Config{
-		Image: base, User: ExternalPostgresUser, Entrypoint: ExternalPostgresEntrypoint(),
-		Env: []string{ExternalPostgresPasswordEnv + "=" + password},
-	}, &container.HostConfig{NetworkMode: "bridge"}, nil, nil, "gpustack-emu-extdb-"+suffix(t))
+		Image: base, User: ExternalPostgresUser, Entrypoint: entry,
+		Env: []string{passwordEnv + "=" + password},
+	}, &container.HostConfig{NetworkMode: "bridge"}, nil, nil, prefix+suffix(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,16 +45,14 @@ func externalPostgres(t *testing.T, cli client.APIClient, base string) (id, url,
 	if err := cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if code := execCode(t, cli, resp.ID, ExternalPostgresReady()...); code == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
+	start := time.Now()
+	for execCode(t, cli, resp.ID, ready...) != 0 {
+		if time.Since(start) > 60*time.Second {
 			t.Fatalf("database not ready:\n%s", logs(t, cli, resp.ID))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	t.Logf("database ready in %s", time.Since(start).Round(time.Millisecond))
 	info, err := cli.ContainerInspect(ctx, resp.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +61,7 @@ func externalPostgres(t *testing.T, cli client.APIClient, base string) (id, url,
 	if ep == nil || ep.IPAddress == "" {
 		t.Fatalf("database container has no bridge IP")
 	}
-	return resp.ID, ExternalPostgresURL(password, ep.IPAddress), password
+	return resp.ID, url(password, ep.IPAddress), password
 }
 
 // execCode runs cmd in a container and returns its exit code.

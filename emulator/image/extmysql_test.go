@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 )
 
@@ -17,40 +16,8 @@ import (
 // URL for GPUStack and the password in it.
 func externalMySQL(t *testing.T, cli client.APIClient, base string) (id, url, password string) {
 	t.Helper()
-	ctx := context.Background()
-	password = suffix(t) + suffix(t)
-	resp, err := cli.ContainerCreate(ctx, &container.Config{
-		Image: base, User: ExternalPostgresUser, Entrypoint: ExternalMySQLEntrypoint(),
-		Env: []string{ExternalMySQLPasswordEnv + "=" + password},
-	}, &container.HostConfig{NetworkMode: "bridge"}, nil, nil, "gpustack-emu-extmysql-"+suffix(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cli.ContainerRemove(context.Background(), resp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			t.Errorf("remove database container: %v", err)
-		}
-	})
-	if err := cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	for execCode(t, cli, resp.ID, ExternalMySQLReady()...) != 0 {
-		if time.Since(start) > 60*time.Second {
-			t.Fatalf("MariaDB not ready:\n%s", logs(t, cli, resp.ID))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Logf("MariaDB ready in %s", time.Since(start).Round(time.Millisecond))
-	info, err := cli.ContainerInspect(ctx, resp.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep := info.NetworkSettings.Networks["bridge"]
-	if ep == nil || ep.IPAddress == "" {
-		t.Fatalf("database container has no bridge IP")
-	}
-	return resp.ID, ExternalMySQLURL(password, ep.IPAddress), password
+	return externalServer(t, cli, base, "gpustack-emu-extmysql-", ExternalMySQLPasswordEnv,
+		ExternalMySQLEntrypoint(), ExternalMySQLReady(), ExternalMySQLURL)
 }
 
 // TestV2ExternalMySQL: v2.1.2 and then v2.2.3 on an external MariaDB given
