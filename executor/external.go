@@ -188,7 +188,7 @@ func (r *run) pgRestoreTool(ctx context.Context, image, p string, args ...string
 	res, err := r.eng.RunTool(ctx, engine.Tool{
 		Image: image, Deployment: r.d.Name, Script: externalListScript,
 		Args:  append([]string{"/tmp/gsd-in/" + backup.PGDumpName}, args...),
-		Input: dumpInput(f, st.Size()), InputDir: "/tmp",
+		Input: fileStream(f, st.Size(), "gsd-in/"+backup.PGDumpName), InputDir: "/tmp",
 	})
 	if err != nil {
 		return "", fmt.Errorf("pg_restore %s: %w", args[0], err)

@@ -1,13 +1,10 @@
 package executor
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
-	"io"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/engine"
@@ -180,7 +177,7 @@ func (r *run) restorePGDump(ctx context.Context, store *backup.Store, m backup.M
 		Args:   []string{spec.DataDir + "/" + pgDir, "/tmp/gsd-in/" + backup.PGDumpName},
 		Mounts: []engine.HelperMount{{Volume: r.d.Data.Name, HostPath: r.d.Data.HostPath, Target: spec.DataDir}},
 		User:   fmt.Sprintf("%d:%d", uid, gid),
-		Input:  dumpInput(f, fileSize(m, backup.PGDumpName)), InputDir: "/tmp",
+		Input:  fileStream(f, fileSize(m, backup.PGDumpName), "gsd-in/"+backup.PGDumpName), InputDir: "/tmp",
 	})
 	if err != nil {
 		return fmt.Errorf("restore backup %s: %w", m.ID, err)
@@ -189,29 +186,6 @@ func (r *run) restorePGDump(ctx context.Context, store *backup.Store, m backup.M
 		return fmt.Errorf("restore backup %s: pg_restore in a one-off container exited %d: %s", m.ID, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	return r.restoreSecrets(ctx, store, m, id, dataDir)
-}
-
-// dumpInput is a tar holding the dump (size bytes) at
-// gsd-in/gpustack.pgdump, readable by PGDATA's owner in the one-off
-// container.
-func dumpInput(f io.Reader, size int64) io.Reader {
-	pr, pw := io.Pipe()
-	go func() {
-		tw := tar.NewWriter(pw)
-		now := time.Now()
-		err := tw.WriteHeader(&tar.Header{Name: "gsd-in/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: now})
-		if err == nil {
-			err = tw.WriteHeader(&tar.Header{Name: "gsd-in/" + backup.PGDumpName, Typeflag: tar.TypeReg, Mode: 0o644, Size: size, ModTime: now})
-		}
-		if err == nil {
-			_, err = io.Copy(tw, f)
-		}
-		if err == nil {
-			err = tw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	return pr
 }
 
 func fileSize(m backup.Manifest, name string) int64 {
