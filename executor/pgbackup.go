@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -349,17 +350,9 @@ func checkDump(ctx context.Context, pe PGEngine, id, p string, m *backup.Manifes
 	if err != nil {
 		return err
 	}
-	toc := map[string]bool{}
-	for _, line := range strings.Split(list, "\n") {
-		// "215; 0 16390 TABLE DATA public models root"
-		if i := strings.Index(line, " TABLE DATA public "); i >= 0 && !strings.HasPrefix(line, ";") {
-			if f := strings.Fields(line[i+len(" TABLE DATA public "):]); len(f) > 0 {
-				toc[f[0]] = true
-			}
-		}
-	}
+	toc := dumpTables(list)
 	for table := range m.Rows {
-		if !toc[table] {
+		if !slices.Contains(toc, table) {
 			return fmt.Errorf("pg_restore --list shows no data for table %s", table)
 		}
 	}
