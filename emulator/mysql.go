@@ -133,22 +133,9 @@ func (m *pgMigrator) upgradeMySQL(ctx context.Context, db *sql.DB) (res migratio
 	defer conn.Close()
 	m.logf("Context impl MySQLImpl.")
 	m.logf("Will assume non-transactional DDL.")
-	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"); err != nil {
-		return res, err
-	}
-	current, err := stampedRevision(ctx, conn)
+	res, start, err := m.begin(ctx, conn)
 	if err != nil {
 		return res, err
-	}
-	res = migrationResult{from: current, to: current}
-	start := 0
-	if current != "" {
-		i := pgIndexIn(m.revs, current)
-		if i < 0 {
-			//lint:ignore ST1005 Alembic's own message, matched by log readers.
-			return res, fmt.Errorf("Can't locate revision identified by '%s'", current)
-		}
-		start = i + 1
 	}
 	// pymysql's connection: autocommit off, so DML waits for the next DDL
 	// (or the commit at the end) and a failure rolls back only that.
@@ -161,7 +148,7 @@ func (m *pgMigrator) upgradeMySQL(ctx context.Context, db *sql.DB) (res migratio
 		}
 		conn.ExecContext(context.WithoutCancel(ctx), "SET autocommit = 1")
 	}()
-	to := current
+	to := res.from
 	for _, rev := range m.revs[start:] {
 		stmts := chain[rev.ID]
 		if m.failsAt(rev) {

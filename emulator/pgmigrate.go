@@ -58,24 +58,11 @@ func (m *pgMigrator) upgrade(ctx context.Context, db *sql.DB) (res migrationResu
 	}()
 	m.logf("Context impl PostgresqlImpl.")
 	m.logf("Will assume transactional DDL.")
-	if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"); err != nil {
-		return res, err
-	}
-	current, err := stampedRevision(ctx, tx)
+	res, start, err := m.begin(ctx, tx)
 	if err != nil {
 		return res, err
 	}
-	res = migrationResult{from: current, to: current}
-	start := 0
-	if current != "" {
-		i := pgIndexIn(m.revs, current)
-		if i < 0 {
-			//lint:ignore ST1005 Alembic's own message, matched by log readers.
-			return res, fmt.Errorf("Can't locate revision identified by '%s'", current)
-		}
-		start = i + 1
-	}
-	to := current
+	to := res.from
 	for _, rev := range m.revs[start:] {
 		stmts := rev.statements(m.opts)
 		if m.failsAt(rev) {
@@ -122,6 +109,35 @@ func (m *pgMigrator) upgrade(ctx context.Context, db *sql.DB) (res migrationResu
 }
 
 // writeBootstrap writes <data-dir>/bootstrap_version.
+// stampExecer is a transaction or connection that can stamp and run DDL.
+type stampExecer interface {
+	queryExecer
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// begin creates alembic_version if needed (as Alembic does), reads the
+// stamp and returns the index in m.revs of the first revision to apply;
+// a stamp the chain does not know is Alembic's "Can't locate revision".
+func (m *pgMigrator) begin(ctx context.Context, q stampExecer) (migrationResult, int, error) {
+	if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"); err != nil {
+		return migrationResult{}, 0, err
+	}
+	current, err := stampedRevision(ctx, q)
+	if err != nil {
+		return migrationResult{}, 0, err
+	}
+	res := migrationResult{from: current, to: current}
+	if current == "" {
+		return res, 0, nil
+	}
+	i := pgIndexIn(m.revs, current)
+	if i < 0 {
+		//lint:ignore ST1005 Alembic's own message, matched by log readers.
+		return res, 0, fmt.Errorf("Can't locate revision identified by '%s'", current)
+	}
+	return res, i + 1, nil
+}
+
 func writeBootstrap(path, version string) error {
 	if err := os.WriteFile(path, []byte(version+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
