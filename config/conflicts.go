@@ -112,7 +112,11 @@ func checkConflicts(ds []*checkedDeployment, diags *hcl.Diagnostics) {
 		for _, first := range ports {
 			fport, faddr := hostPort(first.owner.Deployment)
 			if first.owner.Host == d.Host && fport == port && overlap(faddr, addr) {
-				if first.owner.HostNetwork() {
+				if first.owner.IsWorker() {
+					add(d.portRange, "Port already used",
+						"Host port %d is also taken by worker %q, which listens on its worker_port %d on every address of the host, first declared at %s. Choose another port (worker_port for a worker).",
+						port, first.owner.Name, fport, lineRef(first.at))
+				} else if first.owner.HostNetwork() {
 					add(d.portRange, "Port already used",
 						"Host port %d is also taken by deployment %q, which uses the host's network and listens on its container_port %d on every address, first declared at %s. Choose another port.",
 						port, first.owner.Name, fport, lineRef(first.at))

@@ -53,7 +53,14 @@ type checkedDeployment struct {
 	// containerBad and portBad mark values that failed validation, so the
 	// checks across deployments do not compare their defaults.
 	containerBad, portBad bool
+	// server is the gpustack block a worker joins (nil for servers, and
+	// for a worker whose server attribute is wrong).
+	server *checkedDeployment
+	// healthAddressSet: health { address } was written.
+	healthAddressSet bool
 }
+
+func parseIP(s string) (netip.Addr, error) { return netip.ParseAddr(s) }
 
 func (c *checker) errorAt(r hcl.Range, summary, format string, args ...any) {
 	c.eval.add(&hcl.Diagnostic{
@@ -66,10 +73,16 @@ func (c *checker) errorAt(r hcl.Range, summary, format string, args ...any) {
 
 // decodeDeployment turns one gpustack block into a Deployment with defaults
 // applied, reporting every problem it finds in the block alone.
-func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable bool, eval evaluator) *checkedDeployment {
+//
+// A worker block (role RoleWorker) is decoded by the same rules, with its
+// own defaults (the host network, the worker port) and checks; server is
+// the gpustack block it names, when that could be found, whose version it
+// follows unless it names its own.
+func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable bool, eval evaluator, role string, server *checkedDeployment) *checkedDeployment {
 	c := &checker{eval: eval, cat: cat, catalogReliable: catalogReliable}
 	d := Deployment{
 		Name:          b.Name,
+		Role:          role,
 		Host:          DefaultHost,
 		Image:         DefaultImage,
 		ContainerName: "gpustack-" + b.Name,
@@ -90,10 +103,23 @@ func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable 
 			`%q cannot name a deployment: use 1 to 63 lowercase letters, digits, "_" and "-", starting with a letter or digit, for example gpustack "prod".`, b.Name)
 	}
 
+	c.roleAttributes(b, role)
+	if role == RoleWorker {
+		d.NetworkMode = NetworkHost
+		d.ContainerPort = DefaultWorkerPort
+		d.MaxParallel = 0
+	} else {
+		d.MaxParallel = DefaultMaxParallel
+	}
+
 	var rel *catalog.Release
 	var era catalog.Engine
 	eraKnown := false
-	if !eval.present(b.Version) {
+	if !eval.present(b.Version) && role == RoleWorker {
+		if server != nil {
+			rel, era, eraKnown = c.followServer(&d, b, server)
+		}
+	} else if !eval.present(b.Version) {
 		c.errorAt(b.DefRange, "Missing version",
 			`Every gpustack block needs the image tag to run. Add version = "v2.2.3" (a release), or a tag such as "v0.7.1" with variant = "cpu".`)
 	} else {
@@ -140,7 +166,10 @@ func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable 
 	// knownPort is 0 when container_port is invalid, so that --port in args
 	// is not compared with a default the file did not mean.
 	knownPort := d.ContainerPort
-	if p, ok := c.port(b.ContainerPort, "container_port", "container_port = 80"); ok {
+	if role == RoleWorker {
+		knownPort = 0
+		c.workerOptions(&d, b, out)
+	} else if p, ok := c.port(b.ContainerPort, "container_port", "container_port = 80"); ok {
 		d.ContainerPort, knownPort = p, p
 	} else if eval.present(b.ContainerPort) {
 		knownPort = 0
@@ -161,6 +190,11 @@ func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable 
 		d.Env = env
 		c.checkEnv(env, b.Env, knownPort, target)
 	}
+	if role == RoleWorker {
+		c.checkWorkerSettings(d.Args, b.Args, d.Env, b.Env)
+	} else {
+		c.serverOptions(&d, b)
+	}
 	c.databaseURL(&d, b.DatabaseURL, target)
 	if d.ExternalDatabase() {
 		out.databaseRange = b.DatabaseURL.Expr.Range()
@@ -177,9 +211,14 @@ func decodeDeployment(b *deploymentBlock, cat *catalog.Catalog, catalogReliable 
 	c.volumes(&d, b, rel, era, eraKnown)
 	c.mounts(&d, b)
 	d.Policy = c.policy(b.Policy)
-	d.Backup = c.backup(b.Backup, b.DefRange.Filename)
-	c.backupDatabase(&d.Backup, b.Backup, b.DatabaseURL, &d, target)
+	if role == RoleServer {
+		// A worker keeps no database: it has no backup policy.
+		d.Backup = c.backup(b.Backup, b.DefRange.Filename)
+		c.backupDatabase(&d.Backup, b.Backup, b.DatabaseURL, &d, target)
+	}
 	d.Health = c.health(b.Health, d.ListenAddress)
+	out.healthAddressSet = b.Health != nil && b.Health.Address != nil
+	out.server = server
 	out.Deployment = d
 	return out
 }

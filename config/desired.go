@@ -31,6 +31,11 @@ type Host struct {
 	// DockerHost is the engine's address: unix:///path, tcp://host:port
 	// or ssh://[user@]host[:port].
 	DockerHost string
+	// Address is the host's address on the network its GPUStack
+	// containers are reached at (address = "10.0.0.5"): workers register
+	// with a server at its host's address, and gpustack-deploy probes the
+	// containers there. Empty when the file does not say.
+	Address string
 	// TLS holds absolute paths of the client TLS files (tcp:// only).
 	TLS       *TLSFiles
 	DeclRange hcl.Range
@@ -53,10 +58,48 @@ func (d *Desired) Host(name string) *Host {
 	return nil
 }
 
-// Deployment is one GPUStack server container and its volumes.
+// Roles of a deployment.
+const (
+	// RoleServer is a gpustack block: a GPUStack server with its database.
+	RoleServer = "server"
+	// RoleWorker is a worker block: a GPUStack worker that registers with
+	// a server of the same files; it has no database.
+	RoleWorker = "worker"
+)
+
+// DefaultWorkerPort is the port a worker's API listens on (--worker-port).
+const DefaultWorkerPort = 10150
+
+// DefaultMaxParallel is how many workers of a server are upgraded at once
+// unless rollout { max_parallel } says otherwise.
+const DefaultMaxParallel = 1
+
+// Deployment is one GPUStack container and its volumes: a server (a
+// gpustack block) or a worker (a worker block).
 type Deployment struct {
 	Name string
 	Host string
+	// Role is RoleServer or RoleWorker.
+	Role string
+
+	// Server is, for a worker, the name of the gpustack block it joins.
+	Server string
+	// ServerURL is, for a worker, the URL it registers with
+	// (--server-url); gpustack-deploy reaches the server's API there.
+	ServerURL string
+	// WorkerName is, for a worker, the name it registers under
+	// (--worker-name): the block's name unless worker_name says otherwise.
+	WorkerName string
+	// VersionFollowsServer is set when a worker block names no version
+	// and runs its server's.
+	VersionFollowsServer bool
+	// APIKey is, for a server, the admin API key gpustack-deploy calls the
+	// server's API with (maintenance mode, the workers' state); always
+	// sensitive, empty when the file gives none.
+	APIKey Value
+	// MaxParallel is, for a server, how many of its workers one wave of
+	// an upgrade recreates at once.
+	MaxParallel int
 
 	// Version is the tag without variant suffix as written ("v0.5.1", "main", "latest").
 	Version string
@@ -74,7 +117,8 @@ type Deployment struct {
 	// host address it binds ("0.0.0.0" unless the file says otherwise).
 	// With NetworkMode "host" nothing is published: Port is 0 and
 	// ListenAddress empty, and GPUStack listens on ContainerPort on the
-	// host. Reach it through HealthPort.
+	// host. Reach it through HealthPort. A worker always uses the host's
+	// network, and ContainerPort is its worker_port (--worker-port).
 	Port          int
 	ContainerPort int
 	ListenAddress string
@@ -120,6 +164,30 @@ type Deployment struct {
 	// Source ranges of the attributes decisions point back to.
 	DeclRange    hcl.Range
 	VersionRange hcl.Range
+}
+
+// IsWorker reports whether the deployment is a worker block.
+func (d Deployment) IsWorker() bool { return d.Role == RoleWorker }
+
+// Deployment returns the deployment named name, or nil.
+func (d *Desired) Deployment(name string) *Deployment {
+	for i := range d.Deployments {
+		if d.Deployments[i].Name == name {
+			return &d.Deployments[i]
+		}
+	}
+	return nil
+}
+
+// Workers returns the workers of the server named server, by name.
+func (d *Desired) Workers(server string) []Deployment {
+	var out []Deployment
+	for _, w := range d.Deployments {
+		if w.IsWorker() && w.Server == server {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // ExternalDatabase reports whether GPUStack uses the database named by

@@ -16,6 +16,9 @@ func dump(d *Desired, root string) string {
 	fmt.Fprintf(&b, "catalog_file: %q\n", rel(d.CatalogFile))
 	for _, h := range d.Hosts {
 		fmt.Fprintf(&b, "host %s docker_host=%q range=%s", h.Name, h.DockerHost, rangeText(h.DeclRange))
+		if h.Address != "" {
+			fmt.Fprintf(&b, " address=%q", h.Address)
+		}
 		if h.TLS != nil {
 			fmt.Fprintf(&b, " tls ca=%q cert=%q key=%q", rel(h.TLS.CA), rel(h.TLS.Cert), rel(h.TLS.Key))
 		}
@@ -27,6 +30,17 @@ func dump(d *Desired, root string) string {
 			fmt.Fprintf(&b, "  %-15s %s\n", name, fmt.Sprintf(format, args...))
 		}
 		field("decl_range", "%s", rangeText(x.DeclRange))
+		// Cluster fields print only when set, so that the goldens of
+		// files without workers do not list them.
+		if x.IsWorker() {
+			field("role", "worker server=%q server_url=%q worker_name=%q follows_server=%t", x.Server, x.ServerURL, x.WorkerName, x.VersionFollowsServer)
+		}
+		if x.APIKey.S != "" {
+			field("api_key", "%s", valueText(x.APIKey))
+		}
+		if x.MaxParallel > 1 {
+			field("max_parallel", "%d", x.MaxParallel)
+		}
 		field("version", "%q", x.Version)
 		field("version_range", "%s", rangeText(x.VersionRange))
 		field("variant", "%q", x.Variant)

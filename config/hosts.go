@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,6 +59,18 @@ func decodeHosts(blocks []*hostBlock, eval evaluator) []Host {
 				ok = false
 			} else {
 				byAddr[norm] = b
+			}
+		}
+		if eval.present(b.Address) {
+			if a, good := eval.str(b.Address, "address", `an IP address or host name, for example address = "10.0.0.5"`); good {
+				if norm, err := parseHostAddress(a); err != nil {
+					eval.errorf(b.Address, "Invalid host address", "%s. Write the IP address or DNS name workers and gpustack-deploy reach this host at, for example address = \"10.0.0.5\".", err)
+					ok = false
+				} else {
+					h.Address = norm
+				}
+			} else {
+				ok = false
 			}
 		}
 		for i, t := range b.TLS {
@@ -240,4 +253,21 @@ func resolveHost(d *checkedDeployment, attr *hcl.Attribute, hosts []Host, eval e
 	eval.errorf(attr, "Unknown host",
 		`No host block is named %q. %s; "default" (DOCKER_HOST) is always available. Declare host %q { docker_host = "ssh://USER@HOST" } or fix the name.`,
 		s, declared, s)
+}
+
+var dnsNameRe = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`)
+
+// parseHostAddress checks a host's address: an IP address (returned in
+// canonical form) or a DNS name (lowercased).
+func parseHostAddress(s string) (string, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return "", fmt.Errorf("%q: an address with a zone cannot be reached from other hosts", s)
+		}
+		return a.String(), nil
+	}
+	if len(s) > 253 || !dnsNameRe.MatchString(s) {
+		return "", fmt.Errorf("%q is neither an IP address nor a DNS name", s)
+	}
+	return strings.ToLower(s), nil
 }

@@ -117,7 +117,7 @@ func load(files []source, opts Options) (*Desired, *hclparse.Parser, hcl.Diagnos
 		block *deploymentBlock
 		file  string
 	}
-	var blocks []declared
+	var blocks, workerBlocks []declared
 	for i, f := range files {
 		order[f.name] = i
 		file, parseDiags := parser.ParseHCL(f.src, f.name)
@@ -132,6 +132,9 @@ func load(files []source, opts Options) (*Desired, *hclparse.Parser, hcl.Diagnos
 		hostBlocks = append(hostBlocks, body.Hosts...)
 		for _, b := range body.Deployments {
 			blocks = append(blocks, declared{b, f.name})
+		}
+		for _, b := range body.Workers {
+			workerBlocks = append(workerBlocks, declared{b, f.name})
 		}
 	}
 
@@ -148,11 +151,20 @@ func load(files []source, opts Options) (*Desired, *hclparse.Parser, hcl.Diagnos
 	hosts := decodeHosts(hostBlocks, eval)
 	var checked []*checkedDeployment
 	for _, b := range blocks {
-		if c := decodeDeployment(b.block, cat, extended, eval); c != nil {
+		if c := decodeDeployment(b.block, cat, extended, eval, RoleServer, nil); c != nil {
 			resolveHost(c, b.block.Host, hosts, eval)
 			checked = append(checked, c)
 		}
 	}
+	servers := checked
+	for _, b := range workerBlocks {
+		server := findServer(b.block, servers, eval)
+		if c := decodeDeployment(b.block, cat, extended, eval, RoleWorker, server); c != nil {
+			resolveHost(c, b.block.Host, hosts, eval)
+			checked = append(checked, c)
+		}
+	}
+	resolveCluster(checked, hosts, eval)
 	if len(blocks) == 0 && len(files) > 0 && !diags.HasErrors() {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,

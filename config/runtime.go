@@ -33,15 +33,24 @@ func (c *checker) network(d *Deployment, b *deploymentBlock, out *checkedDeploym
 	} else if c.eval.present(b.NetworkMode) {
 		out.portBad = true
 	}
+	if d.IsWorker() && !d.HostNetwork() {
+		c.eval.errorf(b.NetworkMode, "Worker off the host network",
+			`A worker runs on the host's network (facts: the server and the inference containers reach it at the host's address on many ports). Remove network_mode; workers default to "host".`)
+		d.NetworkMode = NetworkHost
+	}
 	if !d.HostNetwork() {
 		return
 	}
-	out.portRange = b.NetworkMode.Expr.Range()
+	if b.NetworkMode != nil {
+		out.portRange = b.NetworkMode.Expr.Range()
+	}
 	for _, a := range []struct {
 		attr *hcl.Attribute
 		name string
 	}{{b.Port, "port"}, {b.ListenAddress, "listen_address"}} {
-		if c.eval.present(a.attr) {
+		if c.eval.present(a.attr) && d.IsWorker() {
+			out.portBad = true // roleAttributes said why
+		} else if c.eval.present(a.attr) {
 			c.eval.errorf(a.attr, "Port published on the host network",
 				`With network_mode = "host" the container uses the host's network and no port is published: GPUStack listens on container_port on every host address. Remove %s; write container_port = 8080 to change the port.`, a.name)
 			out.portBad = true

@@ -11,11 +11,15 @@ type fileBody struct {
 	Catalogs    []*catalogBlock    `hcl:"catalog,block"`
 	Hosts       []*hostBlock       `hcl:"host,block"`
 	Deployments []*deploymentBlock `hcl:"gpustack,block"`
+	// Workers are decoded with the same schema; decodeDeployment refuses
+	// what a worker block may not say, and what only a worker may.
+	Workers []*deploymentBlock `hcl:"worker,block"`
 }
 
 type hostBlock struct {
 	Name       string         `hcl:"name,label"`
 	DockerHost *hcl.Attribute `hcl:"docker_host,optional"`
+	Address    *hcl.Attribute `hcl:"address,optional"`
 	TLS        []*tlsBlock    `hcl:"tls,block"`
 	DefRange   hcl.Range      `hcl:",def_range"`
 }
@@ -62,12 +66,20 @@ type deploymentBlock struct {
 	ShmSize       *hcl.Attribute `hcl:"shm_size,optional"`
 	Devices       *hcl.Attribute `hcl:"devices,optional"`
 	DatabaseURL   *hcl.Attribute `hcl:"database_url,optional"`
+	// Server only: the admin API key of the server's API.
+	APIKey *hcl.Attribute `hcl:"api_key,optional"`
+	// Worker only.
+	Server     *hcl.Attribute `hcl:"server,optional"`
+	ServerURL  *hcl.Attribute `hcl:"server_url,optional"`
+	WorkerPort *hcl.Attribute `hcl:"worker_port,optional"`
+	WorkerName *hcl.Attribute `hcl:"worker_name,optional"`
 
 	Volumes []*volumeBlock `hcl:"volume,block"`
 	Mounts  []*mountBlock  `hcl:"mount,block"`
 	Policy  *policyBlock   `hcl:"policy,block"`
 	Backup  *backupBlock   `hcl:"backup,block"`
 	Health  *healthBlock   `hcl:"health,block"`
+	Rollout *rolloutBlock  `hcl:"rollout,block"`
 
 	DefRange hcl.Range `hcl:",def_range"`
 }
@@ -103,9 +115,15 @@ type backupBlock struct {
 	Method        *hcl.Attribute `hcl:"method,optional"`
 	External      *hcl.Attribute `hcl:"external,optional"`
 	ToolImage     *hcl.Attribute `hcl:"tool_image,optional"`
+	DefRange      hcl.Range      `hcl:",def_range"`
 }
 
 type healthBlock struct {
 	Timeout *hcl.Attribute `hcl:"timeout,optional"`
 	Address *hcl.Attribute `hcl:"address,optional"`
+}
+
+type rolloutBlock struct {
+	MaxParallel *hcl.Attribute `hcl:"max_parallel,optional"`
+	DefRange    hcl.Range      `hcl:",def_range"`
 }
