@@ -58,11 +58,15 @@ func runVersion(id identity, args []string, stdout, stderr io.Writer) int {
 }
 
 // runEmulator serves the test-only subcommands that inspect and fill the
-// database while the server runs: rows, seed and sql.
+// database while the server runs: rows, seed, sql and workers; and debug,
+// which asks the running server (cli_cluster.go).
 func runEmulator(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: gpustack emulator {rows,seed,sql} [--data-dir DIR] ...")
+		fmt.Fprintln(stderr, "usage: gpustack emulator {rows,seed,sql,workers,debug} [--data-dir DIR] ...")
 		return 2
+	}
+	if args[0] == "debug" {
+		return runEmulatorDebug(ctx, args[1:], getenv, procOneCmdline, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("gpustack emulator "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -134,6 +138,8 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 			return fail(stderr, "sql", err)
 		}
 		return printJSON(stdout, stderr, out)
+	case "workers":
+		return runEmulatorWorkers(ctx, db, fs.Args(), stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "gpustack emulator: unknown subcommand %q\n", args[0])
 		return 2
@@ -249,6 +255,8 @@ func runEmulatorPG(ctx context.Context, cmd string, args []string, driver, dsn s
 			return fail(stderr, "sql", errors.New(pyPGError(err)))
 		}
 		return printJSON(stdout, stderr, out)
+	case "workers":
+		return runEmulatorWorkers(ctx, db, args, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "gpustack emulator: unknown subcommand %q\n", cmd)
 		return 2
