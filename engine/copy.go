@@ -212,3 +212,30 @@ func (c *Client) CopyIn(ctx context.Context, id, dir string, r io.Reader) error 
 	}
 	return nil
 }
+
+// ReadSmallFile returns the content of the regular file at p inside the
+// container (running or not, through its mounts), refusing one larger
+// than limit bytes. A missing file is an error for which IsNotFound is true.
+func (c *Client) ReadSmallFile(ctx context.Context, id, p string, limit int64) ([]byte, error) {
+	rc, _, err := c.api.CopyFromContainer(ctx, id, p)
+	if err != nil {
+		return nil, fmt.Errorf("read %s in %s: %w", p, short(id), err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	hdr, err := tr.Next()
+	if err != nil {
+		return nil, fmt.Errorf("read %s in %s: %w", p, short(id), err)
+	}
+	if hdr.Typeflag != tar.TypeReg {
+		return nil, fmt.Errorf("read %s in %s: not a regular file", p, short(id))
+	}
+	if hdr.Size > limit {
+		return nil, fmt.Errorf("read %s in %s: %d bytes, more than the %d expected", p, short(id), hdr.Size, limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(tr, limit))
+	if err != nil {
+		return nil, fmt.Errorf("read %s in %s: %w", p, short(id), err)
+	}
+	return b, nil
+}

@@ -35,6 +35,20 @@ type Option func(*options)
 type options struct {
 	adoptions map[string]Adoption
 	usage     map[string]bool
+	tokens    map[string]bool
+}
+
+// WithServerTokens reads the registration token (as a digest) of the named
+// servers, whose workers must hold the same one.
+func WithServerTokens(servers ...string) Option {
+	return func(o *options) {
+		if o.tokens == nil {
+			o.tokens = map[string]bool{}
+		}
+		for _, s := range servers {
+			o.tokens[s] = true
+		}
+	}
 }
 
 // WithUsage measures the data and cache volumes of the named deployments

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -102,10 +103,17 @@ func observeDeployment(ctx context.Context, eng *engine.Client, d config.Deploym
 			return nil, err
 		}
 	}
-	if od.Data != nil {
-		od.Database = readDatabase(ctx, eng, d, od)
-	} else {
+	switch {
+	case d.IsWorker():
+		// A worker keeps no database; its identity is its data volume.
 		od.Database = Database{Status: DBAbsent}
+	case od.Data != nil:
+		od.Database = readDatabase(ctx, eng, d, od)
+	default:
+		od.Database = Database{Status: DBAbsent}
+	}
+	if d.IsWorker() || o.tokens[d.Name] {
+		observeToken(ctx, eng, d.IsWorker(), od)
 	}
 	if d.ExternalDatabase() {
 		od.External = readExternal(ctx, eng, d)
@@ -113,10 +121,17 @@ func observeDeployment(ctx context.Context, eng *engine.Client, d config.Deploym
 	if err := measureVolumes(ctx, eng, d, od, o); err != nil {
 		od.UsageError = err.Error()
 	}
-	if od.Container.Running() && od.Container.Managed && eng.IsLocal() {
+	if od.Container.Running() && od.Container.Managed && (eng.IsLocal() || !isLoopback(d.Health.Address)) {
+		// A remote host's containers are probed at the host's address
+		// (host { address }); its loopback is not this machine's.
 		od.Container.Health = Probe(ctx, d.Health.Address, d.HealthPort(), time.Second)
 	}
 	return od, nil
+}
+
+func isLoopback(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	return err == nil && a.IsLoopback()
 }
 
 func fromEngine(ct *engine.Container, deployment string) *Container {

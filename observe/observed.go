@@ -48,6 +48,12 @@ type Deployment struct {
 	CacheUsage *Usage `json:"cache_usage,omitempty"`
 	// UsageError says why a measurement that was needed failed.
 	UsageError string `json:"usage_error,omitempty"`
+	// TokenDigest is spec.TokenDigest of the registration token: for a
+	// server, the one in its data volume; for a worker, the one its
+	// container was created with. Never the token itself.
+	TokenDigest string `json:"token_digest,omitempty"`
+	// TokenError says why a server's token could not be read.
+	TokenError string `json:"token_error,omitempty"`
 }
 
 // Container is a container as far as the plan cares.

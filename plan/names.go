@@ -53,6 +53,7 @@ var reasonSlugs = map[Reason]string{
 	ReasonEraChange:        "era-change",
 	ReasonDataMigrated:     "data-migrated",
 	ReasonExternalDatabase: "external-database",
+	ReasonTokenChanged:     "token-changed",
 }
 
 func marshalSlug[K comparable](slugs map[K]string, k K, what string) ([]byte, error) {

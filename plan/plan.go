@@ -160,6 +160,9 @@ const (
 	// ReasonExternalDatabase: GPUStack migrates the database named by
 	// database_url at start; gpustack-deploy cannot read its revision.
 	ReasonExternalDatabase Reason = 26
+	// ReasonTokenChanged: the worker was created with another token than
+	// the one in its server's data volume (the server was redeployed).
+	ReasonTokenChanged Reason = 27
 )
 
 var reasonTexts = map[Reason]string{
@@ -189,6 +192,7 @@ var reasonTexts = map[Reason]string{
 	ReasonEraChange:        "the data volume holds v0.x SQLite data and the target is v2, which keeps its data in PostgreSQL",
 	ReasonDataMigrated:     "the migration flag must not stay set for later starts",
 	ReasonExternalDatabase: "the database is external: GPUStack migrates it at start, and gpustack-deploy cannot read its revision",
+	ReasonTokenChanged:     "the server's registration token is not the one the worker was created with",
 }
 
 func (r Reason) String() string { return reasonTexts[r] }
@@ -283,7 +287,24 @@ type Deployment struct {
 	Warnings []Warning `json:"warnings,omitempty"`
 	// Tag is the target tag's classification.
 	Tag catalog.Tag `json:"tag"`
+	// Role is "worker" for a worker block; empty for a server.
+	Role string `json:"role,omitempty"`
+	// Server is, for a worker, the server deployment it registers with.
+	Server string `json:"server,omitempty"`
+	// Wave is, for a worker with changes, the wave of its server's
+	// rollout it is recreated in (1, 2, …): a wave's workers are recreated
+	// at once, and a wave starts when the one before it is verified.
+	Wave int `json:"wave,omitempty"`
+	// Maintenance is set when the worker is put in maintenance mode
+	// through its server's API while it is recreated (v2 servers).
+	Maintenance bool `json:"maintenance,omitempty"`
 }
+
+// IsWorker reports whether the deployment is a worker.
+func (d *Deployment) IsWorker() bool { return d.Role == RoleWorker }
+
+// RoleWorker is Deployment.Role of a worker.
+const RoleWorker = "worker"
 
 // HasChanges reports whether applying would change anything.
 func (d *Deployment) HasChanges() bool {
@@ -341,7 +362,17 @@ func (p *Plan) Refused() bool {
 func (p *Plan) String() string {
 	var b strings.Builder
 	for _, d := range p.Deployments {
-		fmt.Fprintf(&b, "%s@%s:\n", d.Name, d.Host)
+		fmt.Fprintf(&b, "%s@%s:", d.Name, d.Host)
+		if d.IsWorker() {
+			fmt.Fprintf(&b, " worker of %s", d.Server)
+			if d.Wave > 0 {
+				fmt.Fprintf(&b, " wave %d", d.Wave)
+			}
+			if d.Maintenance {
+				b.WriteString(" maintenance")
+			}
+		}
+		b.WriteString("\n")
 		for _, a := range d.Actions {
 			fmt.Fprintf(&b, "  %s %s", a.Kind, a.Subject)
 			if a.From != "" || a.To != "" {

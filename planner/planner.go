@@ -31,6 +31,14 @@ func Plan(desired *config.Desired, observed *observe.Observed, cat *catalog.Cata
 		if !ok {
 			return nil, fmt.Errorf("deployment %s was not observed", d.Name)
 		}
+		if d.IsWorker() {
+			token := ""
+			if so, ok := observed.Deployments[d.Server]; ok {
+				token = so.TokenDigest
+			}
+			p.Deployments = append(p.Deployments, planWorker(d, od, desired.Deployment(d.Server), token, cat))
+			continue
+		}
 		if o.replaceData[d.Name] {
 			p.Deployments = append(p.Deployments, planReplaceData(d, od, cat))
 			continue
@@ -49,6 +57,7 @@ func Plan(desired *config.Desired, observed *observe.Observed, cat *catalog.Cata
 		}
 		return a.Name < b.Name
 	})
+	assignWaves(p, desired)
 	return p, nil
 }
 

@@ -23,11 +23,20 @@ const (
 	// LabelEnvKeys lists, comma-separated, the environment names the file
 	// set, so a plan can tell which ones changed without storing values.
 	LabelEnvKeys = labelPrefix + "env-keys"
+	// LabelServer names, on a worker's container, the server deployment
+	// it registers with.
+	LabelServer = labelPrefix + "server"
 )
+
+// EnvToken is the environment variable a worker reads its registration
+// token from. gpustack-deploy sets it from the server's data volume when
+// it creates the container; it is in no label and not in the hash.
+const EnvToken = "GPUSTACK_TOKEN"
 
 // Role values.
 const (
 	RoleServer   = "server"
+	RoleWorker   = "worker"
 	RolePrevious = "previous"
 	RoleData     = "data"
 	RoleCache    = "cache"

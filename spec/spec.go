@@ -91,7 +91,9 @@ func For(d config.Deployment, revision string) Container {
 	if !d.HostNetwork() {
 		c.Port.Published, c.Port.HostIP, c.Port.HostPort = true, d.ListenAddress, d.Port
 	}
-	if d.ContainerPort != 0 && d.ContainerPort != config.DefaultPort && !hasFlag(d.Args, "--port") {
+	if d.IsWorker() {
+		c.Args = append(c.Args, workerArgs(d)...)
+	} else if d.ContainerPort != 0 && d.ContainerPort != config.DefaultPort && !hasFlag(d.Args, "--port") {
 		// GPUStack listens on 80 unless told. Config refuses a --port or
 		// GPUSTACK_PORT that contradicts container_port; one that repeats
 		// it (as import writes) is left as it is. The default is not
@@ -134,6 +136,11 @@ func For(d config.Deployment, revision string) Container {
 	}
 	c.Labels[LabelDeployment] = d.Name
 	c.Labels[LabelRole] = RoleServer
+	if d.IsWorker() {
+		c.Labels[LabelRole] = RoleWorker
+		c.Labels[LabelServer] = d.Server
+		revision = "" // a worker has no database
+	}
 	c.Labels[LabelVersion] = d.ImageTag()
 	c.Labels[LabelRevision] = revision
 	c.Labels[LabelEnvKeys] = strings.Join(names, ",")
@@ -230,4 +237,41 @@ func hasFlag(args []config.Value, flag string) bool {
 		}
 	}
 	return false
+}
+
+// workerArgs are the flags that make GPUStack a worker of its server, the
+// same on every recreate: the server's URL, the worker's name and port.
+// The token is not among them: WithToken puts it in the environment.
+func workerArgs(d config.Deployment) []config.Value {
+	out := []config.Value{{S: "--server-url"}, {S: d.ServerURL}, {S: "--worker-name"}, {S: d.WorkerName}}
+	if d.ContainerPort != config.DefaultWorkerPort {
+		out = append(out, config.Value{S: "--worker-port"}, config.Value{S: strconv.Itoa(d.ContainerPort)})
+	}
+	return out
+}
+
+// WithToken returns c with the worker's registration token in its
+// environment. The labels (hash and env keys) stay those of c: the token
+// is read from the server when the container is created, and a changed
+// token is seen by comparing digests (TokenDigest), never by the hash.
+func WithToken(c Container, token string) Container {
+	env := make([]EnvVar, 0, len(c.Env)+1)
+	for _, e := range c.Env {
+		if e.Name != EnvToken {
+			env = append(env, e)
+		}
+	}
+	c.Env = append(env, EnvVar{Name: EnvToken, Value: config.Value{S: token, Sensitive: true}})
+	return c
+}
+
+// TokenDigest is what plans compare registration tokens by: a SHA-256 of
+// the token, never the token. "" for no token.
+func TokenDigest(token string) string {
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("gpustack-deploy token\x00" + token))
+	return hex.EncodeToString(sum[:8])
 }
