@@ -38,9 +38,20 @@ type run struct {
 	// migrating makes createContainer start v2 with the data-migration
 	// switch (ActionMigrateData).
 	migrating bool
+	// cluster is, for a worker, its server's token and API.
+	cluster *clusterRun
+	// maintenance is, for a worker, the server's record of it when this
+	// apply put it in maintenance mode.
+	maintenance *APIWorker
 }
 
 func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment) (Result, error) {
+	return x.applyDeploymentWith(ctx, eng, d, pd, nil)
+}
+
+// applyDeploymentWith is applyDeployment with setup run on the run before
+// its first action (a worker's cluster).
+func (x *Executor) applyDeploymentWith(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment, setup func(*run)) (Result, error) {
 	res := Result{Deployment: d.Name}
 	lock, err := AcquireLock(x.StateDir, d.Name, x.now())
 	if err != nil {
@@ -57,6 +68,9 @@ func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Dep
 	}
 	defer j.Close()
 	r := &run{x: x, eng: eng, d: d, pd: pd, j: j, res: &res}
+	if setup != nil {
+		setup(r)
+	}
 	if err := r.confirmDeletions(ctx); err != nil {
 		res.Failure = &Failure{Kind: FailAction, Message: err.Error()}
 		return res, err
@@ -115,7 +129,7 @@ func (r *run) actions(ctx context.Context) error {
 func (r *run) action(ctx context.Context, a plan.Action) error {
 	switch a.Kind {
 	case plan.ActionPullImage:
-		return r.eng.PullImage(ctx, a.Subject, r.x.Out, r.x.TTY)
+		return r.eng.PullImage(ctx, a.Subject, lockedOut{r.x}, r.x.TTY)
 	case plan.ActionCreateVolume:
 		return r.createVolume(ctx, a.Subject)
 	case plan.ActionBackupDatabase:
@@ -130,7 +144,11 @@ func (r *run) action(ctx context.Context, a plan.Action) error {
 		// GPUStack migrates when it starts; Verify checks the result.
 		return nil
 	case plan.ActionVerify:
-		if err := r.verify(ctx); err != nil {
+		verify := r.verify
+		if r.d.IsWorker() {
+			verify = r.verifyWorker
+		}
+		if err := verify(ctx); err != nil {
 			return err
 		}
 		r.res.Verified = true
@@ -176,6 +194,12 @@ func (r *run) createContainer(ctx context.Context) error {
 	s := spec.For(r.d, r.pd.Target.Revision)
 	if r.migrating {
 		s = spec.WithDataMigration(s, strings.HasPrefix(r.pd.Target.Release, "v2.0.0"))
+	}
+	if r.d.IsWorker() {
+		if r.cluster == nil {
+			return errors.New("a worker is created only in its server's rollout")
+		}
+		s = spec.WithToken(s, r.cluster.token)
 	}
 	s.Restart = "no"
 	id, err := r.eng.CreateContainer(ctx, s)

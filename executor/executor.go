@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/catalog"
@@ -45,6 +46,7 @@ type Engine interface {
 	Stat(ctx context.Context, id, path string) (bool, int64, error)
 	CopyFile(ctx context.Context, id, src, dst string) (int64, error)
 	CopyIn(ctx context.Context, id, dir string, r io.Reader) error
+	ReadSmallFile(ctx context.Context, id, p string, limit int64) ([]byte, error)
 }
 
 var _ Engine = (*engine.Client)(nil)
@@ -71,6 +73,11 @@ type Executor struct {
 	// Adopted maps deployments to the container IDs `import` adopted,
 	// which carry no labels but are ours.
 	Adopted map[string]string
+	// ClusterAPI makes the client of a server's API at url; nil means
+	// HTTP with the server's api_key (NewClusterAPI). Tests inject fakes.
+	ClusterAPI func(server config.Deployment, url string) ClusterAPI
+
+	outMu sync.Mutex
 }
 
 // ErrRefused is returned when asked to apply a plan that carries refusals.
@@ -108,11 +115,46 @@ func (x *Executor) Apply(ctx context.Context, p *plan.Plan, desired *config.Desi
 		byName[d.Name] = d
 	}
 	var results []Result
-	for _, pd := range p.Deployments {
+	clusters := map[string]*clusterRun{}
+	for i := 0; i < len(p.Deployments); {
+		pd := p.Deployments[i]
 		d, ok := byName[pd.Name]
 		if !ok {
 			return results, fmt.Errorf("deployment %s is in the plan but not in the configuration", pd.Name)
 		}
+		if pd.IsWorker() {
+			end := wave(p.Deployments, i)
+			pds := p.Deployments[i:end]
+			i = end
+			if !pds[0].HasChanges() {
+				continue
+			}
+			ws := make([]config.Deployment, len(pds))
+			for k, w := range pds {
+				if ws[k], ok = byName[w.Name]; !ok {
+					return results, fmt.Errorf("deployment %s is in the plan but not in the configuration", w.Name)
+				}
+			}
+			c := clusters[d.Server]
+			if c == nil {
+				server, ok := byName[d.Server]
+				if !ok {
+					return results, fmt.Errorf("worker %s: its server %s is not in the configuration", d.Name, d.Server)
+				}
+				var err error
+				if c, err = x.cluster(ctx, server, d.ServerURL); err != nil {
+					return results, fmt.Errorf("workers of %s: %w", d.Server, err)
+				}
+				clusters[d.Server] = c
+			}
+			res, err := x.applyWave(ctx, c, ws, pds)
+			results = append(results, res...)
+			if err != nil {
+				return results, err
+			}
+			continue
+		}
+		i++
 		if !pd.HasChanges() {
 			continue
 		}
@@ -138,6 +180,9 @@ func (x *Executor) now() time.Time {
 
 func (x *Executor) printf(format string, args ...any) {
 	if x.Out != nil {
+		// The workers of a wave report at once: one line at a time.
+		x.outMu.Lock()
+		defer x.outMu.Unlock()
 		fmt.Fprintf(x.Out, format+"\n", args...)
 	}
 }
@@ -147,4 +192,17 @@ func (x *Executor) grace() time.Duration {
 		return x.StopGrace
 	}
 	return 30 * time.Second
+}
+
+// lockedOut writes to x.Out under the lock printf takes, so that the
+// progress of workers pulled at once does not interleave mid-write.
+type lockedOut struct{ x *Executor }
+
+func (w lockedOut) Write(b []byte) (int, error) {
+	if w.x.Out == nil {
+		return len(b), nil
+	}
+	w.x.outMu.Lock()
+	defer w.x.outMu.Unlock()
+	return w.x.Out.Write(b)
 }

@@ -553,3 +553,20 @@ func (f *fakeEngine) ListByVolume(_ context.Context, source string) ([]*engine.C
 	}
 	return out, nil
 }
+
+func (f *fakeEngine) ReadSmallFile(_ context.Context, id, p string, limit int64) ([]byte, error) {
+	f.mu.Lock()
+	local, err := f.local(id, p)
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(local)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", p, limit)
+	}
+	return b, nil
+}

@@ -65,13 +65,22 @@ func (r *run) collectLogs(ctx context.Context, f *Failure) {
 		lines = lines[len(lines)-15:]
 	}
 	f.LogTail = lines
-	store, err := backup.Open(r.d.Backup.Dir, r.d.Name)
+	dir := filepath.Join(r.x.StateDir, "logs", r.d.Name)
+	if r.d.IsWorker() {
+		// A worker has no backup directory: its logs go to the state directory.
+		err = os.MkdirAll(dir, 0o700)
+	} else {
+		var store *backup.Store
+		if store, err = backup.Open(r.d.Backup.Dir, r.d.Name); err == nil {
+			dir = store.Dir
+		}
+	}
 	if err != nil {
 		r.res.Notes = append(r.res.Notes, "could not save the failed container's log: "+err.Error())
 		return
 	}
 	name := fmt.Sprintf("failed-%s-%s.log", r.x.now().UTC().Format("20060102T150405Z"), r.pd.Target.Version)
-	path := filepath.Join(store.Dir, name)
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		r.res.Notes = append(r.res.Notes, "could not save the failed container's log: "+err.Error())
 		return
@@ -97,6 +106,18 @@ func (r *run) rollback(ctx context.Context) (bool, error) {
 		}
 		r.res.Notes = append(r.res.Notes, note)
 		return false, nil
+	}
+	if r.d.IsWorker() {
+		// A worker has no database: its previous container, on the same
+		// data volume, is all there is to go back to.
+		if r.previousID == "" || r.previousID == r.currentID {
+			r.res.Notes = append(r.res.Notes, "the worker had no earlier container; "+r.d.ContainerName+" is kept stopped for inspection")
+			return false, nil
+		}
+		if err := r.eng.RemoveContainer(ctx, r.currentID); err != nil {
+			return false, err
+		}
+		return r.bringBack(ctx, r.previousID, true)
 	}
 	// A container this run started may have migrated the database.
 	if r.backup == nil && r.inheritedBackup != "" && r.restored == nil {

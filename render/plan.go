@@ -17,26 +17,91 @@ import (
 // Plan writes the human form of a plan.
 // With deployments on more than one host, each host's deployments follow
 // a "Host NAME" heading, in the plan's order (sorted by host).
+//
+// A plan with workers is drawn by host (each host's section lists what
+// runs there), followed by the order apply takes: each server, then its
+// workers wave by wave.
 func Plan(w io.Writer, p *plan.Plan) {
 	hosts := map[string]bool{}
+	workers := false
 	for _, d := range p.Deployments {
 		hosts[d.Host] = true
+		workers = workers || d.IsWorker()
 	}
-	for i, d := range p.Deployments {
+	ds := p.Deployments
+	if workers {
+		ds = append([]plan.Deployment(nil), ds...)
+		sort.SliceStable(ds, func(i, j int) bool { return ds[i].Host < ds[j].Host })
+	}
+	for i, d := range ds {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		if len(hosts) > 1 && (i == 0 || p.Deployments[i-1].Host != d.Host) {
+		if len(hosts) > 1 && (i == 0 || ds[i-1].Host != d.Host) {
 			fmt.Fprintf(w, "Host %s\n\n", d.Host)
 		}
 		deployment(w, d)
+	}
+	if workers {
+		order(w, p)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, Summary(p))
 }
 
+// order lists the steps of a cluster's apply: a server, then its workers'
+// waves.
+func order(w io.Writer, p *plan.Plan) {
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Order of apply:")
+	n := 0
+	for i := 0; i < len(p.Deployments); {
+		d := p.Deployments[i]
+		if !d.IsWorker() {
+			i++
+			if d.HasChanges() {
+				n++
+				fmt.Fprintf(w, "  %d. gpustack %q on %s\n", n, d.Name, d.Host)
+			}
+			continue
+		}
+		j := i + 1
+		for j < len(p.Deployments) && p.Deployments[j].IsWorker() && p.Deployments[j].Server == d.Server && p.Deployments[j].Wave == d.Wave {
+			j++
+		}
+		if d.Wave > 0 {
+			n++
+			names := make([]string, 0, j-i)
+			maint := false
+			for _, x := range p.Deployments[i:j] {
+				names = append(names, fmt.Sprintf("%s on %s", x.Name, x.Host))
+				maint = maint || x.Maintenance
+			}
+			line := fmt.Sprintf("wave %d of %s's workers, at once: %s", d.Wave, d.Server, strings.Join(names, ", "))
+			if maint {
+				line += "; each in maintenance mode until the server lists it on the new version"
+			}
+			wrapIndent(w, fmt.Sprintf("  %d. ", n), "     ", line)
+		}
+		i = j
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "  nothing to do")
+		return
+	}
+	wrapIndent(w, "  ", "  ", "A wave starts once every worker of the one before is verified; a worker that fails goes back to its previous container and stops the rollout. Apply again resumes it.")
+}
+
 func deployment(w io.Writer, d plan.Deployment) {
-	fmt.Fprintf(w, "gpustack %q on host %s\n", d.Name, d.Host)
+	if d.IsWorker() {
+		fmt.Fprintf(w, "worker %q on host %s, joins %s", d.Name, d.Host, d.Server)
+		if d.Wave > 0 {
+			fmt.Fprintf(w, ", wave %d", d.Wave)
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintf(w, "gpustack %q on host %s\n", d.Name, d.Host)
+	}
 	fmt.Fprintf(w, "  current: %s\n", describeCurrent(d.Current))
 	fmt.Fprintf(w, "  target:  %s\n", describeTarget(d))
 	if len(d.Actions) > 0 {
@@ -103,6 +168,9 @@ func describeTarget(d plan.Deployment) string {
 	case t.Release == "":
 		s += " (" + d.Tag.Class.String() + " tag)"
 	}
+	if d.IsWorker() {
+		return s + ", no database (a worker)"
+	}
 	if t.Revision != "" {
 		s += ", database head " + t.Revision
 	} else {
@@ -146,6 +214,10 @@ func action(w io.Writer, a plan.Action) {
 		fmt.Fprintf(w, " from backup %s into volume %s: revision %s -> %s\n", a.Subject, a.Detail, orNone(a.From), a.To)
 	case plan.ActionVerify:
 		checks := "/healthz, /version"
+		if a.Detail != "" {
+			// A worker: its /healthz and its server's listing.
+			checks = a.Detail
+		}
 		if a.To != "" {
 			checks += ", revision " + a.To + ", schema probe"
 		}

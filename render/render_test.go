@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -120,7 +121,37 @@ func planCases(t *testing.T) map[string]*plan.Plan {
 		t.Fatalf("Plan: %v", err)
 	}
 	cases["two_hosts"] = p
+	cases["cluster"] = clusterPlan()
 	return cases
+}
+
+// clusterPlan is the upgrade of a server on gpu0 and three workers on gpu1
+// and gpu2, two at a time, as the planner makes it.
+func clusterPlan() *plan.Plan {
+	server := plan.Deployment{Name: "prod", Host: "gpu0",
+		Current: plan.State{Version: "v2.1.2", Release: "v2.1.2", Container: "gpustack-prod (running)", Health: "ok", Revision: "8ad0f94c92e8", Engine: catalog.EngineEmbeddedPostgres},
+		Target:  plan.State{Version: "v2.2.3", Release: "v2.2.3", Revision: "c4d7e8f9a0b1", Engine: catalog.EngineEmbeddedPostgres},
+		Tag:     catalog.ClassifyTag("v2.2.3"),
+		Actions: []plan.Action{
+			{Kind: plan.ActionBackupDatabase, Reason: plan.ReasonRevisionBehind, Subject: "gpustack-data", From: "8ad0f94c92e8", Detail: "/backups", Method: plan.MethodPGFiles},
+			{Kind: plan.ActionReplaceContainer, Reason: plan.ReasonVersionChanged, Subject: "gpustack-prod", From: "v2.1.2", To: "v2.2.3"},
+			{Kind: plan.ActionVerify, Reason: plan.ReasonContainerChanges, Subject: "gpustack-prod", To: "c4d7e8f9a0b1"},
+			{Kind: plan.ActionRemovePrevious, Reason: plan.ReasonKeptForRollback, Subject: "gpustack-prod-gsd-previous"},
+		}}
+	p := &plan.Plan{FormatVersion: plan.FormatVersion, Deployments: []plan.Deployment{server}}
+	for i, h := range []string{"gpu1", "gpu1", "gpu2"} {
+		name := fmt.Sprintf("w%d", i+1)
+		p.Deployments = append(p.Deployments, plan.Deployment{Name: name, Host: h, Role: plan.RoleWorker, Server: "prod", Wave: i/2 + 1, Maintenance: true,
+			Current: plan.State{Version: "v2.1.2", Release: "v2.1.2", Container: "gpustack-" + name + " (running)", Health: "ok"},
+			Target:  plan.State{Version: "v2.2.3", Release: "v2.2.3"},
+			Tag:     catalog.ClassifyTag("v2.2.3"),
+			Actions: []plan.Action{
+				{Kind: plan.ActionReplaceContainer, Reason: plan.ReasonVersionChanged, Subject: "gpustack-" + name, From: "v2.1.2", To: "v2.2.3"},
+				{Kind: plan.ActionVerify, Reason: plan.ReasonContainerChanges, Subject: "gpustack-" + name, Detail: "the worker answers /healthz and its server lists it READY"},
+				{Kind: plan.ActionRemovePrevious, Reason: plan.ReasonKeptForRollback, Subject: "gpustack-" + name + "-gsd-previous"},
+			}})
+	}
+	return p
 }
 
 // golden compares got with testdata/name, or rewrites it under -update.

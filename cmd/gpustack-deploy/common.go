@@ -267,6 +267,13 @@ func (t *targetFlag) apply(l *loaded) error {
 	for _, n := range t.names {
 		want[n] = true
 	}
+	for _, d := range l.desired.Deployments {
+		if want[d.Name] && d.IsWorker() {
+			// A worker is planned with its server: its token and API
+			// come from the server's deployment.
+			want[d.Server] = true
+		}
+	}
 	var kept []config.Deployment
 	known := map[string]bool{}
 	var all []string
@@ -309,7 +316,14 @@ func (c *common) observe(ctx context.Context, engines observe.Engines, deploymen
 	if err != nil {
 		return nil, err
 	}
-	return observe.Observe(ctx, engines, deployments, append(opts, observe.WithAdoptions(adoptions))...)
+	var servers []string
+	for _, d := range deployments {
+		if d.IsWorker() {
+			servers = append(servers, d.Server)
+		}
+	}
+	opts = append(opts, observe.WithAdoptions(adoptions), observe.WithServerTokens(servers...))
+	return observe.Observe(ctx, engines, deployments, opts...)
 }
 
 // replaceFlags are --replace and --yes-delete-volume.
@@ -335,6 +349,9 @@ func (r *replaceFlags) deployments(desired *config.Desired) ([]string, error) {
 		}
 		if what != "data" {
 			return nil, fmt.Errorf("--replace=%s: only the data volume can be replaced; write --replace=NAME.data", v)
+		}
+		if d := desired.Deployment(name); d != nil && d.IsWorker() {
+			return nil, fmt.Errorf("--replace=%s: %s is a worker; its data volume is its identity (worker_uuid, worker_name), not a database to start afresh. To register it anew, destroy it and apply again", v, name)
 		}
 		if name == "" {
 			if len(desired.Deployments) != 1 {

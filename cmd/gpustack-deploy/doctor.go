@@ -297,6 +297,9 @@ func readLegacy(ctx context.Context, eng observe.FileReader, id, dataDir string)
 // existingBackups lists the backups in dir/deployment without creating
 // the directory, and returns the store's absolute path.
 func existingBackups(s stdio, dir, deployment string) ([]backup.Manifest, string) {
+	if dir == "" {
+		return nil, "" // a worker: no database, no backups
+	}
 	path, err := filepath.Abs(filepath.Join(dir, deployment))
 	if err != nil {
 		path = filepath.Join(dir, deployment)

@@ -177,6 +177,9 @@ func runBackups(_ context.Context, s stdio, args []string) int {
 }
 
 func listBackups(dir, deployment string) ([]backup.Manifest, error) {
+	if dir == "" {
+		return nil, nil // a worker: no database, no backups
+	}
 	store, err := backup.Open(dir, deployment)
 	if err != nil {
 		return nil, err

@@ -36,6 +36,24 @@ func selectDeployments(all []config.Deployment, names []string) ([]config.Deploy
 	return out, nil
 }
 
+// selectServers is selectDeployments for commands about databases: a
+// worker keeps none, so it is left out, and naming one is an error.
+func selectServers(all []config.Deployment, names []string) ([]config.Deployment, error) {
+	ds, err := selectDeployments(all, names)
+	if err != nil {
+		return nil, err
+	}
+	var out []config.Deployment
+	for _, d := range ds {
+		if !d.IsWorker() {
+			out = append(out, d)
+		} else if len(names) > 0 {
+			return nil, fmt.Errorf("%s is a worker: it keeps no database, so it has no backups; its identity is its data volume", d.Name)
+		}
+	}
+	return out, nil
+}
+
 func runBackup(ctx context.Context, s stdio, args []string) int {
 	var (
 		c      common
@@ -63,7 +81,7 @@ func runBackup(ctx context.Context, s stdio, args []string) int {
 	if !ok {
 		return exitError
 	}
-	targets, err := selectDeployments(l.desired.Deployments, names)
+	targets, err := selectServers(l.desired.Deployments, names)
 	if err != nil {
 		return errorf(s, "%v", err)
 	}
@@ -134,7 +152,7 @@ func runRestore(ctx context.Context, s stdio, args []string) int {
 	if !ok {
 		return exitError
 	}
-	candidates, err := selectDeployments(l.desired.Deployments, names)
+	candidates, err := selectServers(l.desired.Deployments, names)
 	if err != nil {
 		return errorf(s, "%v", err)
 	}

@@ -1,0 +1,250 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gpustack-deploy/gpustack-deploy/config"
+	"github.com/gpustack-deploy/gpustack-deploy/observe"
+	"github.com/gpustack-deploy/gpustack-deploy/plan"
+)
+
+// A server's workers are rolled out after the server, wave by wave (facts
+// §6: the server first, then every worker on the same version). Before a
+// wave's workers are stopped they are put in maintenance mode through the
+// server's API, so that the server does not reschedule their model
+// instances while they are down (facts §7); each is recreated with the same
+// arguments, environment, volumes and token, and must answer /healthz and
+// be listed by the server on the target version before maintenance is
+// turned off. A failed worker goes back to its previous container alone; a
+// failed wave stops the rollout.
+
+// v0HeartbeatGrace is how long a v0.x server waits for a silent worker
+// before it marks it NOT_READY; without maintenance mode a recreated
+// worker must be healthy within it.
+const v0HeartbeatGrace = 150 * time.Second
+
+// clusterRun is what the workers of one server share during an apply.
+type clusterRun struct {
+	server config.Deployment
+	// token is the registration token in the server's data volume.
+	token string
+	// api is the server's API; nil without api_key (v0.x servers).
+	api ClusterAPI
+}
+
+// wave is a run of consecutive workers of one server in one wave.
+func wave(ds []plan.Deployment, i int) int {
+	j := i + 1
+	for j < len(ds) && ds[j].IsWorker() && ds[j].Server == ds[i].Server && ds[j].Wave == ds[i].Wave {
+		j++
+	}
+	return j
+}
+
+// cluster prepares the rollout of server's workers: the token is read from
+// the server's container and the API is the one workers register with.
+func (x *Executor) cluster(ctx context.Context, server config.Deployment, serverURL string) (*clusterRun, error) {
+	eng, ok := x.Engines[server.Host]
+	if !ok {
+		return nil, fmt.Errorf("no connection to docker host %q of server %s", server.Host, server.Name)
+	}
+	ct, err := eng.InspectContainer(ctx, server.ContainerName)
+	if err != nil {
+		return nil, err
+	}
+	if ct == nil {
+		return nil, fmt.Errorf("server %s has no container %s on host %s: its workers cannot get its registration token", server.Name, server.ContainerName, server.Host)
+	}
+	token, err := observe.ReadToken(ctx, eng, ct.ID)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", server.Name, err)
+	}
+	c := &clusterRun{server: server, token: token}
+	if server.APIKey.S != "" {
+		if x.ClusterAPI != nil {
+			c.api = x.ClusterAPI(server, serverURL)
+		} else {
+			c.api = NewClusterAPI(serverURL, server.APIKey.S)
+		}
+	}
+	return c, nil
+}
+
+// applyWave recreates the workers of one wave at once. It returns their
+// results in plan order and an error when any of them failed.
+func (x *Executor) applyWave(ctx context.Context, c *clusterRun, ws []config.Deployment, pds []plan.Deployment) ([]Result, error) {
+	msg := MaintenancePrefix + "upgrading to " + pds[0].Target.Version
+	maint := make([]*APIWorker, len(pds))
+	for i, pd := range pds {
+		if !pd.Maintenance || c.api == nil {
+			continue
+		}
+		w, err := c.api.Worker(ctx, ws[i].WorkerName)
+		if err != nil {
+			x.endMaintenance(ctx, c, ws, maint, nil)
+			return nil, fmt.Errorf("wave %d of %s: before any worker is stopped: %w", pd.Wave, c.server.Name, err)
+		}
+		if w == nil {
+			x.printf("%s: the server does not list worker %q; no maintenance mode to set", pd.Name, ws[i].WorkerName)
+			continue
+		}
+		if err := c.api.SetMaintenance(ctx, w.ID, true, msg); err != nil {
+			x.endMaintenance(ctx, c, ws, maint, nil)
+			return nil, fmt.Errorf("wave %d of %s: could not put worker %s in maintenance mode, so nothing of this wave was stopped: %w", pd.Wave, c.server.Name, ws[i].WorkerName, err)
+		}
+		maint[i] = w
+		x.printf("%s: maintenance mode on (worker id %d): its model instances stay while it is recreated", pd.Name, w.ID)
+	}
+	results := make([]Result, len(pds))
+	errs := make([]error, len(pds))
+	var wg sync.WaitGroup
+	for i := range pds {
+		eng, ok := x.Engines[pds[i].Host]
+		if !ok {
+			errs[i] = fmt.Errorf("no connection to docker host %q", pds[i].Host)
+			results[i] = Result{Deployment: pds[i].Name, Failure: &Failure{Kind: FailAction, Message: errs[i].Error()}}
+			continue
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i], errs[i] = x.applyDeploymentWith(ctx, eng, ws[i], pds[i], func(r *run) { r.cluster, r.maintenance = c, maint[i] })
+		}(i)
+	}
+	wg.Wait()
+	x.endMaintenance(ctx, c, ws, maint, results)
+	var failed []string
+	var joined []error
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, pds[i].Name)
+			joined = append(joined, fmt.Errorf("%s: %w", pds[i].Name, err))
+		}
+	}
+	if len(failed) == 0 {
+		return results, nil
+	}
+	return results, fmt.Errorf("rollout of %s stopped in wave %d (%s failed): %w", c.server.Name, pds[0].Wave, strings.Join(failed, ", "), errors.Join(joined...))
+}
+
+// endMaintenance takes out of maintenance every worker this wave put in
+// it whose container runs verified or was put back; a worker in neither
+// state (its host is gone, say) stays in maintenance so that its model
+// instances are not rescheduled, and its result says so.
+func (x *Executor) endMaintenance(ctx context.Context, c *clusterRun, ws []config.Deployment, maint []*APIWorker, results []Result) {
+	ctx = context.WithoutCancel(ctx)
+	for i, w := range maint {
+		if w == nil {
+			continue
+		}
+		if results != nil && results[i].Verified {
+			continue // verify turned it off once the server listed it
+		}
+		if results != nil && !results[i].RolledBack && results[i].Failure != nil {
+			results[i].Notes = append(results[i].Notes, fmt.Sprintf(
+				"worker %s stays in maintenance mode so that its model instances are not rescheduled; once its host answers, run apply again (it resumes here and ends maintenance mode)", ws[i].WorkerName))
+			continue
+		}
+		if err := c.api.SetMaintenance(ctx, w.ID, false, ""); err != nil {
+			note := fmt.Sprintf("could not take worker %s out of maintenance mode: %v; turn it off in the server's UI", ws[i].WorkerName, err)
+			if results != nil {
+				results[i].Notes = append(results[i].Notes, note)
+			}
+			x.printf("%s: %s", ws[i].Name, note)
+			continue
+		}
+		x.printf("%s: maintenance mode off", ws[i].Name)
+	}
+}
+
+// verifyWorker waits for the recreated worker: /healthz on the worker
+// port, then its server's listing. A worker in maintenance mode must show
+// the target version (v2.2+ report it) before maintenance is turned off;
+// then it must be READY.
+func (r *run) verifyWorker(ctx context.Context) error {
+	if r.currentID == "" {
+		ct, err := r.eng.InspectContainer(ctx, r.d.ContainerName)
+		if err != nil {
+			return err
+		}
+		if ct == nil {
+			return &Failure{Kind: FailExited, Message: "the container is gone"}
+		}
+		r.currentID = ct.ID
+	}
+	timeout := r.d.Health.Timeout
+	if r.cluster != nil && r.cluster.api == nil && timeout > v0HeartbeatGrace {
+		// No maintenance mode: the server's heartbeat grace is the budget.
+		timeout = v0HeartbeatGrace
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := r.waitHealthy(ctx, r.currentID); err != nil {
+		return err
+	}
+	if r.cluster == nil || r.cluster.api == nil {
+		return nil
+	}
+	api, name, want := r.cluster.api, r.d.WorkerName, strings.TrimPrefix(r.pd.Target.Version, "v")
+	if r.maintenance != nil {
+		if _, err := r.waitListed(ctx, api, name, func(w *APIWorker) bool {
+			return w.WorkerVersion == "" || strings.TrimPrefix(w.WorkerVersion, "v") == want
+		}); err != nil {
+			return err
+		}
+		if err := api.SetMaintenance(context.WithoutCancel(ctx), r.maintenance.ID, false, ""); err != nil {
+			return &Failure{Kind: FailAction, Message: "take the worker out of maintenance mode: " + err.Error()}
+		}
+		r.x.printf("%s: maintenance mode off", r.d.Name)
+	}
+	w, err := r.waitListed(ctx, api, name, func(w *APIWorker) bool {
+		return w.State == WorkerReady && (w.WorkerVersion == "" || strings.TrimPrefix(w.WorkerVersion, "v") == want)
+	})
+	if err != nil {
+		return err
+	}
+	r.x.printf("%s: the server lists worker %s (id %d) %s%s", r.d.Name, w.Name, w.ID, w.State, versionNote(w.WorkerVersion))
+	return nil
+}
+
+func versionNote(v string) string {
+	if v == "" {
+		return ""
+	}
+	return " at " + v
+}
+
+// waitListed polls the server's listing of worker name until ok holds.
+func (r *run) waitListed(ctx context.Context, api ClusterAPI, name string, ok func(*APIWorker) bool) (*APIWorker, error) {
+	tick := time.NewTicker(max(r.x.poll(), 250*time.Millisecond))
+	defer tick.Stop()
+	var last *APIWorker
+	var lastErr error
+	for {
+		w, err := api.Worker(ctx, name)
+		if errors.Is(err, errAPIKey) {
+			return nil, &Failure{Kind: FailAction, Message: err.Error()}
+		}
+		last, lastErr = w, err
+		if err == nil && w != nil && ok(w) {
+			return w, nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			why := "the server does not list it"
+			switch {
+			case lastErr != nil:
+				why = lastErr.Error()
+			case last != nil:
+				why = fmt.Sprintf("the server lists it %s%s", last.State, versionNote(last.WorkerVersion))
+			}
+			return nil, &Failure{Kind: FailHealthTimeout, Message: fmt.Sprintf("worker %s answers /healthz but did not register as wanted (READY on %s) in time: %s", name, r.pd.Target.Version, why)}
+		}
+	}
+}
