@@ -168,6 +168,7 @@ func (x *Executor) Apply(ctx context.Context, p *plan.Plan, desired *config.Desi
 			return results, fmt.Errorf("apply %s: %w", pd.Name, err)
 		}
 	}
+	x.SettleMaintenance(ctx, p, desired)
 	return results, nil
 }
 

@@ -248,3 +248,44 @@ func (r *run) waitListed(ctx context.Context, api ClusterAPI, name string, ok fu
 		}
 	}
 }
+
+// SettleMaintenance ends the maintenance mode an earlier apply left on a
+// worker that now runs as planned (its host was gone, say, and is back):
+// for every worker of the plan without changes whose /healthz answers, a
+// maintenance mode whose message gpustack-deploy wrote is turned off. A
+// maintenance mode the operator set is left alone.
+func (x *Executor) SettleMaintenance(ctx context.Context, p *plan.Plan, desired *config.Desired) {
+	apis := map[string]ClusterAPI{}
+	for _, pd := range p.Deployments {
+		if !pd.IsWorker() || pd.HasChanges() || len(pd.Refusals) > 0 {
+			continue
+		}
+		w := desired.Deployment(pd.Name)
+		server := desired.Deployment(pd.Server)
+		if w == nil || server == nil || server.APIKey.S == "" {
+			continue
+		}
+		api, ok := apis[server.Name]
+		if !ok {
+			if x.ClusterAPI != nil {
+				api = x.ClusterAPI(*server, w.ServerURL)
+			} else {
+				api = NewClusterAPI(w.ServerURL, server.APIKey.S)
+			}
+			apis[server.Name] = api
+		}
+		listed, err := api.Worker(ctx, w.WorkerName)
+		if err != nil || listed == nil || !listed.Maintenance || !strings.HasPrefix(listed.MaintenanceMessage, MaintenancePrefix) {
+			continue
+		}
+		if observe.Probe(ctx, w.Health.Address, w.HealthPort(), 2*time.Second) != "ok" {
+			x.printf("%s: stays in maintenance mode (set by an earlier apply): its /healthz does not answer", pd.Name)
+			continue
+		}
+		if err := api.SetMaintenance(ctx, listed.ID, false, ""); err != nil {
+			x.printf("%s: could not end the maintenance mode an earlier apply left on: %v", pd.Name, err)
+			continue
+		}
+		x.printf("%s: maintenance mode off (an earlier apply left it on; the worker runs as planned)", pd.Name)
+	}
+}

@@ -147,6 +147,7 @@ func newRollout(t *testing.T, n, maxParallel int, fail ...string) *rollout {
 		f.addVolume(w.Data.Name)
 		r.olds[name] = f.addContainer(spec.WithToken(spec.For(old, ""), "s3cret-token"), "running")
 		f.behaviors[workerOld] = behavior{healthy: true, version: "v2.1.2"}
+		f.containers[r.olds[name]].run = f.behaviors[workerOld]
 		f.behaviors[workerNew] = behavior{healthy: true, version: "v2.2.3"}
 		for _, x := range fail {
 			if x == name {
@@ -290,4 +291,40 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestSettleMaintenanceLeftByAnEarlierApply(t *testing.T) {
+	r := newRollout(t, 2, 1)
+	// Both workers run as planned; w1 was left in maintenance by an apply
+	// whose host vanished, w2 by the operator.
+	for i := range r.p.Deployments[1:] {
+		pd := &r.p.Deployments[i+1]
+		pd.Actions, pd.Wave = []plan.Action{}, 0
+	}
+	r.api.maint[r.api.ids["w1"]], r.api.maint[r.api.ids["w2"]] = true, true
+	messages := map[string]string{"w1": MaintenancePrefix + "upgrading to v2.2.3", "w2": "disk swap, back at 5"}
+	r.x.ClusterAPI = func(config.Deployment, string) ClusterAPI { return messageCluster{r.api, messages} }
+	if _, err := r.apply(t); err != nil {
+		t.Fatal(err)
+	}
+	if r.api.maint[r.api.ids["w1"]] {
+		t.Errorf("w1 runs as planned: the maintenance an earlier apply left must end\n%s", r.out)
+	}
+	if !r.api.maint[r.api.ids["w2"]] {
+		t.Error("w2's maintenance was set by the operator and must stay")
+	}
+}
+
+// messageCluster is fakeCluster with a maintenance message per worker.
+type messageCluster struct {
+	*fakeCluster
+	messages map[string]string
+}
+
+func (c messageCluster) Worker(ctx context.Context, name string) (*APIWorker, error) {
+	w, err := c.fakeCluster.Worker(ctx, name)
+	if w != nil && w.Maintenance {
+		w.MaintenanceMessage = c.messages[name]
+	}
+	return w, err
 }

@@ -84,7 +84,9 @@ func runApply(ctx context.Context, s stdio, args []string) int {
 	if !p.HasChanges() {
 		// An apply killed in its last step left nothing to do but its lock
 		// and journal.
-		newExecutor(&c, l, engines, s).Settle(p)
+		x := newExecutor(&c, l, engines, s)
+		x.Settle(p)
+		x.SettleMaintenance(ctx, p, l.desired)
 		if saved != nil {
 			fmt.Fprintln(s.out, render.Summary(p))
 		}
