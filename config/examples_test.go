@@ -18,8 +18,9 @@ func TestExamplesLoad(t *testing.T) {
 		version string
 		era     catalog.Engine
 	}{
-		"basic": {"v0.5.1", catalog.EngineSQLite},
-		"v2":    {"v2.2.3", catalog.EngineEmbeddedPostgres},
+		"basic":   {"v0.5.1", catalog.EngineSQLite},
+		"v2":      {"v2.2.3", catalog.EngineEmbeddedPostgres},
+		"cluster": {"v2.2.3", catalog.EngineEmbeddedPostgres},
 	}
 	seen := 0
 	for _, dir := range dirs {
@@ -29,15 +30,32 @@ func TestExamplesLoad(t *testing.T) {
 			continue
 		}
 		seen++
-		d, _, diags := Load([]string{dir}, Options{})
+		var opts Options
+		if name == "cluster" {
+			opts.Environ = []string{"GPUSTACK_DEPLOY_VAR_api_key=gpustack_example"}
+		}
+		d, _, diags := Load([]string{dir}, opts)
 		if diags.HasErrors() || len(diags) > 0 {
 			t.Errorf("examples/%s: %v", name, diags)
 			continue
 		}
-		if len(d.Deployments) != 1 {
-			t.Fatalf("examples/%s: %d deployments, want 1", name, len(d.Deployments))
+		var servers []Deployment
+		for _, x := range d.Deployments {
+			if x.IsWorker() {
+				if x.Version != w.version || !x.VersionFollowsServer || x.ServerURL == "" {
+					t.Errorf("examples/%s: worker %s runs %s (follows its server: %t) and registers at %q", name, x.Name, x.Version, x.VersionFollowsServer, x.ServerURL)
+				}
+				continue
+			}
+			servers = append(servers, x)
 		}
-		dep := d.Deployments[0]
+		if len(servers) != 1 {
+			t.Fatalf("examples/%s: %d servers, want 1", name, len(servers))
+		}
+		if name == "cluster" && len(d.Deployments) != 3 {
+			t.Errorf("examples/cluster: %d deployments, want a server and 2 workers", len(d.Deployments))
+		}
+		dep := servers[0]
 		if dep.Version != w.version || dep.Era != w.era {
 			t.Errorf("examples/%s: version %s (era %s), want %s (%s)", name, dep.Version, dep.Era, w.version, w.era)
 		}
