@@ -194,7 +194,8 @@
 //	GPUSTACK_EMULATOR_FAIL_MIGRATION  revision id or "any": SQLite: half-apply it, do not stamp,
 //	                                  fail; v2: fail there and roll the whole run back (PostgreSQL),
 //	                                  or keep what ran, at the previous stamp (MySQL, #3202)
-//	GPUSTACK_EMULATOR_HEALTH=fail     migrate, then answer /healthz and /readyz with 503
+//	GPUSTACK_EMULATOR_HEALTH=fail     migrate, then answer /healthz and /readyz with 503 (a worker:
+//	                                  register and send heartbeats, but answer 503)
 //	GPUSTACK_EMULATOR_EXIT_AFTER      Go duration: exit 1 that long after listening
 //	GPUSTACK_EMULATOR_FAIL_DATA_MIGRATION=copy        v2: fail midway through the copy (no
 //	                                  done-file; the first tables are already in PostgreSQL)

@@ -113,22 +113,25 @@ func parseSeconds(v string) (time.Duration, error) {
 // worker is `gpustack start --server-url URL`: no database, an identity in
 // the data dir, registration and heartbeats over HTTP.
 type worker struct {
-	id     identity
-	opts   startOptions
-	knobs  clusterKnobs
-	log    *logger
-	client *http.Client
-	uuid   string
-	name   string
-	rowID  int64
-	mu     sync.Mutex
+	id    identity
+	opts  startOptions
+	knobs clusterKnobs
+	// healthFail is GPUSTACK_EMULATOR_HEALTH=fail: the worker registers
+	// and sends heartbeats, but its /healthz answers 503.
+	healthFail bool
+	log        *logger
+	client     *http.Client
+	uuid       string
+	name       string
+	rowID      int64
+	mu         sync.Mutex
 }
 
 // runWorker runs the worker role until ctx ends. A missing token fails as
 // #5714 does; a refused token is logged and retried.
 func runWorker(ctx context.Context, id identity, opts startOptions, f faults, lg *logger) int {
 	lg.log(logStart, levelInfo, "GPUStack version: %s (%s)", id.release.Version(), id.commit)
-	w := &worker{id: id, opts: opts, knobs: f.cluster, log: lg, client: &http.Client{Timeout: 10 * time.Second}}
+	w := &worker{id: id, opts: opts, knobs: f.cluster, healthFail: f.healthFail, log: lg, client: &http.Client{Timeout: 10 * time.Second}}
 	if err := w.loadIdentity(); err != nil {
 		lg.log(logStart, levelError, "Error running worker: %v", err)
 		return 1
@@ -234,7 +237,13 @@ type WorkerDebugInfo struct {
 
 func (w *worker) routes() http.Handler {
 	mux := http.NewServeMux()
-	probe := func(rw http.ResponseWriter, _ *http.Request) { writeJSON(rw, http.StatusOK, "ok") }
+	probe := func(rw http.ResponseWriter, _ *http.Request) {
+		if w.healthFail {
+			writeJSON(rw, http.StatusServiceUnavailable, map[string]string{"detail": "emulated health failure"})
+			return
+		}
+		writeJSON(rw, http.StatusOK, "ok")
+	}
 	mux.HandleFunc("GET /healthz", probe)
 	mux.HandleFunc("GET /readyz", probe)
 	mux.HandleFunc("GET /version", func(rw http.ResponseWriter, _ *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gpustack-deploy/gpustack-deploy/backup"
 	"github.com/gpustack-deploy/gpustack-deploy/config"
@@ -52,7 +53,9 @@ func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Dep
 // applyDeploymentWith is applyDeployment with setup run on the run before
 // its first action (a worker's cluster).
 func (x *Executor) applyDeploymentWith(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment, setup func(*run)) (Result, error) {
-	res := Result{Deployment: d.Name}
+	res := Result{Deployment: d.Name, Worker: d.IsWorker()}
+	start := time.Now()
+	defer func() { res.Took = time.Since(start) }()
 	lock, err := AcquireLock(x.StateDir, d.Name, x.now())
 	if err != nil {
 		return res, err

@@ -102,6 +102,10 @@ type Result struct {
 	Unrestored bool
 	// Notes are what the operator should read afterwards.
 	Notes []string
+	// Worker is set for a worker's result.
+	Worker bool
+	// Took is how long the deployment's actions ran.
+	Took time.Duration
 }
 
 // Apply runs every deployment's actions. It stops at the first deployment

@@ -129,7 +129,8 @@ func (x *Executor) applyWave(ctx context.Context, c *clusterRun, ws []config.Dep
 	if len(failed) == 0 {
 		return results, nil
 	}
-	return results, fmt.Errorf("rollout of %s stopped in wave %d (%s failed): %w", c.server.Name, pds[0].Wave, strings.Join(failed, ", "), errors.Join(joined...))
+	return results, fmt.Errorf("rollout of %s stopped in wave %d (%s failed); the workers of later waves were not touched. Fix the cause and run apply again: it resumes with the workers not yet on the target: %w",
+		c.server.Name, pds[0].Wave, strings.Join(failed, ", "), errors.Join(joined...))
 }
 
 // endMaintenance takes out of maintenance every worker this wave put in

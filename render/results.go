@@ -15,7 +15,13 @@ func Results(w io.Writer, results []executor.Result, took time.Duration) {
 	}
 	fmt.Fprintln(w)
 	for _, r := range results {
+		took := took
+		if r.Took > 0 {
+			took = r.Took
+		}
 		switch {
+		case r.RolledBack && r.Worker:
+			fmt.Fprintf(w, "%s: FAILED (%s), rolled back: its previous container runs again on its data volume.\n", r.Deployment, r.Failure.Kind)
 		case r.Failure == nil && r.Verified:
 			fmt.Fprintf(w, "%s: applied and verified in %s.\n", r.Deployment, took.Round(time.Millisecond))
 		case r.Failure == nil:
