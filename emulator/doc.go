@@ -189,7 +189,8 @@
 //	GPUSTACK_DATABASE_URL             v2: the external PostgreSQL or MySQL (also read by `gpustack emulator …`)
 //	GPUSTACK_EMULATOR_RELEASE         release to emulate ("v0.5.1", "0.3.0", "v0.6.0rc1", "main", "v2.2.3")
 //	GPUSTACK_EMULATOR_GIT_COMMIT      commit reported (first 7 chars; default e3b0c44)
-//	GPUSTACK_EMULATOR_STARTUP_DELAY   Go duration to wait before migrating
+//	GPUSTACK_EMULATOR_STARTUP_DELAY   Go duration to wait before migrating (a worker: before it
+//	                                  listens and registers)
 //	GPUSTACK_EMULATOR_DEV_REVISION    dev image: stamp this id after e6bf9e067296, start healthy
 //	GPUSTACK_EMULATOR_FAIL_MIGRATION  revision id or "any": SQLite: half-apply it, do not stamp,
 //	                                  fail; v2: fail there and roll the whole run back (PostgreSQL),

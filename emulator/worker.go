@@ -131,6 +131,15 @@ type worker struct {
 // #5714 does; a refused token is logged and retried.
 func runWorker(ctx context.Context, id identity, opts startOptions, f faults, lg *logger) int {
 	lg.log(logStart, levelInfo, "GPUStack version: %s (%s)", id.release.Version(), id.commit)
+	if f.startupDelay > 0 {
+		// A slow start (GPU runtime detection, say): nothing listens and
+		// no heartbeat is sent meanwhile.
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(f.startupDelay):
+		}
+	}
 	w := &worker{id: id, opts: opts, knobs: f.cluster, healthFail: f.healthFail, log: lg, client: &http.Client{Timeout: 10 * time.Second}}
 	if err := w.loadIdentity(); err != nil {
 		lg.log(logStart, levelError, "Error running worker: %v", err)
