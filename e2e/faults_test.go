@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +20,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // The fault suite (issue 6): an upgrade v0.5.1 → v0.6.0 killed at every
@@ -567,33 +563,10 @@ func skipOrFail(t *testing.T, err error) {
 // it must have ended, and a re-run must converge.
 func TestFaultDockerdRestart(t *testing.T) {
 	t.Parallel()
-	if noEngine != "" {
-		t.Skip(noEngine)
-	}
-	bin, err := exec.LookPath("dockerd")
-	if err != nil || os.Geteuid() != 0 {
-		skipOrFail(t, fmt.Errorf("a daemon of its own needs root and dockerd (euid %d, %v)", os.Geteuid(), err))
-	}
-	for _, tool := range []string{"ip", "nsenter", "umount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, fmt.Errorf("a daemon of its own needs %s: %v", tool, err))
-		}
-	}
-	pd := startPrivateDaemon(t, bin)
+	pd := startPrivateDaemon(t, dockerdBinary(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	refs := []string{repository + ":v0.5.1-cpu", repository + ":v0.6.0-cpu"}
-	saved, err := docker.ImageSave(ctx, refs)
-	if err != nil {
-		t.Fatalf("save %v: %v", refs, err)
-	}
-	loaded, err := pd.cli.ImageLoad(ctx, saved, client.ImageLoadWithQuiet(true))
-	saved.Close()
-	if err != nil {
-		t.Fatalf("load %v into the private daemon: %v", refs, err)
-	}
-	_, _ = io.Copy(io.Discard, loaded.Body)
-	loaded.Body.Close()
+	loadImages(t, []string{repository + ":v0.5.1-cpu", repository + ":v0.6.0-cpu"}, []*privateDaemon{pd})
 
 	d := newDeployment(t, "dockerd", options{})
 	d.env = append(d.env, "DOCKER_HOST=unix://"+pd.sock)
@@ -713,204 +686,4 @@ gpustack %q {
 	}
 	d.expectLockReleased()
 	expectCode(t, pd.run(d, "plan", "-f", d.file, "--detailed-exitcode", "--var", "version=v0.6.0", "--var", "delay=5s"), 0)
-}
-
-// privateDaemon is a dockerd of the test's own, beside the shared one, in
-// a network namespace of its own.
-type privateDaemon struct {
-	bin, dir, sock string
-	netns          string // the name of its network namespace
-	cmd            *exec.Cmd
-	exited         chan struct{}
-	cli            *client.Client
-}
-
-// startPrivateDaemon starts a dockerd whose every path lies in a new
-// directory and whose network is a new namespace; t.Cleanup removes its
-// containers and volumes, stops it, and deletes the directory and the
-// namespace.
-func startPrivateDaemon(t *testing.T, bin string) *privateDaemon {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "gsd-dockerd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pd := &privateDaemon{bin: bin, dir: dir, sock: filepath.Join(dir, "docker.sock"), netns: "gsd-fault-" + randomHex(4)}
-	t.Cleanup(func() { pd.remove(t) })
-	for _, args := range [][]string{{"netns", "add", pd.netns}, {"-n", pd.netns, "link", "set", "lo", "up"}} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			skipOrFail(t, fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out)))
-		}
-	}
-	cli, err := client.NewClientWithOpts(client.WithHost("unix://"+pd.sock), client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pd.cli = cli
-	pd.start(t)
-	return pd
-}
-
-func (pd *privateDaemon) nsPath() string { return "/run/netns/" + pd.netns }
-
-func (pd *privateDaemon) start(t *testing.T) {
-	t.Helper()
-	log, err := os.OpenFile(filepath.Join(pd.dir, "dockerd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	// --bridge=none deletes "docker0": only ever inside the namespace.
-	pd.cmd = exec.Command("nsenter", "--net="+pd.nsPath(), "--", pd.bin,
-		"--host", "unix://"+pd.sock, "--data-root", filepath.Join(pd.dir, "data"),
-		"--exec-root", filepath.Join(pd.dir, "exec"), "--pidfile", filepath.Join(pd.dir, "docker.pid"),
-		"--bridge=none", "--iptables=false", "--ip6tables=false")
-	pd.cmd.Stdout, pd.cmd.Stderr = log, log
-	if err := pd.cmd.Start(); err != nil {
-		skipOrFail(t, fmt.Errorf("start %s: %v", pd.bin, err))
-	}
-	pd.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(pd.cmd, pd.exited)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := pd.cli.Ping(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		select {
-		case <-pd.exited:
-			b, _ := os.ReadFile(filepath.Join(pd.dir, "dockerd.log"))
-			skipOrFail(t, fmt.Errorf("the private dockerd exited: %s", lastLines(b, 10)))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			skipOrFail(t, fmt.Errorf("the private dockerd does not answer on %s: %v", pd.sock, err))
-		}
-	}
-}
-
-// command is d.command run inside the daemon's network namespace, where
-// the deployment's port is.
-func (pd *privateDaemon) command(d *deployment, ctx context.Context, args ...string) *exec.Cmd {
-	cmd := d.command(ctx, args...)
-	nsenter, err := exec.LookPath("nsenter")
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	cmd.Path = nsenter
-	cmd.Args = append([]string{"nsenter", "--net=" + pd.nsPath(), "--"}, cmd.Args...)
-	return cmd
-}
-
-// run is d.run inside the daemon's network namespace.
-func (pd *privateDaemon) run(d *deployment, args ...string) result {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := pd.command(d, ctx, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	var exitErr *exec.ExitError
-	if err := cmd.Run(); err != nil && !errors.As(err, &exitErr) {
-		d.t.Fatalf("run gpustack-deploy %s: %v", strings.Join(args, " "), err)
-	}
-	res := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
-	d.t.Logf("$ gpustack-deploy %s (in netns %s)\nexit %d\n%s%s", strings.Join(args, " "), pd.netns, res.code, res.stdout, res.stderr)
-	return res
-}
-
-// stop sends the daemon SIGTERM, as `systemctl restart docker` does, and
-// waits for it to exit (SIGKILL after a minute).
-func (pd *privateDaemon) stop(t *testing.T) {
-	t.Helper()
-	if pd.cmd == nil || pd.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-pd.exited:
-		return
-	default:
-	}
-	_ = pd.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-pd.exited:
-	case <-time.After(time.Minute):
-		t.Errorf("the private dockerd (pid %d) did not stop in 1m; killed", pd.cmd.Process.Pid)
-		_ = pd.cmd.Process.Kill()
-		<-pd.exited
-	}
-}
-
-// remove deletes what the daemon holds, stops it, and deletes its
-// directory (its data root stays mounted on itself after it exits) and
-// its network namespace.
-func (pd *privateDaemon) remove(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if pd.cli != nil && pd.exited != nil {
-		select {
-		case <-pd.exited:
-		default:
-			cts, _ := pd.cli.ContainerList(ctx, container.ListOptions{All: true})
-			for _, ct := range cts {
-				_ = pd.cli.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true})
-			}
-			vols, _ := pd.cli.VolumeList(ctx, volume.ListOptions{})
-			for _, v := range vols.Volumes {
-				_ = pd.cli.VolumeRemove(ctx, v.Name, true)
-			}
-		}
-	}
-	if pd.cli != nil {
-		pd.cli.Close()
-	}
-	pd.stop(t)
-	mounts, _ := os.ReadFile("/proc/self/mounts")
-	for _, line := range strings.Split(string(mounts), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], pd.dir+"/") {
-			_ = exec.Command("umount", "-l", f[1]).Run()
-		}
-	}
-	if err := os.RemoveAll(pd.dir); err != nil {
-		t.Errorf("remove the private daemon's directory: %v", err)
-	}
-	if _, err := os.Stat(pd.nsPath()); err == nil {
-		if out, err := exec.Command("ip", "netns", "del", pd.netns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", pd.netns, err, bytes.TrimSpace(out))
-		}
-	}
-}
-
-// execWith is execIn on another engine.
-func execWith(t *testing.T, cli *client.Client, name string, cmd ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	created, err := cli.ContainerExecCreate(ctx, name, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
-	if err != nil {
-		t.Fatalf("exec %v in %s: %v", cmd, name, err)
-	}
-	att, err := cli.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
-	if err != nil {
-		t.Fatalf("exec %v in %s: %v", cmd, name, err)
-	}
-	defer att.Close()
-	var stdout, stderr bytes.Buffer
-	if _, err := stdcopy.StdCopy(&stdout, &stderr, att.Reader); err != nil {
-		t.Fatalf("exec %v in %s: %v", cmd, name, err)
-	}
-	if info, err := cli.ContainerExecInspect(ctx, created.ID); err != nil || info.ExitCode != 0 {
-		t.Fatalf("exec %v in %s: %v, exit %d\n%s%s", cmd, name, err, info.ExitCode, stdout.String(), stderr.String())
-	}
-	return stdout.String()
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
