@@ -52,8 +52,8 @@ func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Dep
 
 // applyDeploymentWith is applyDeployment with setup run on the run before
 // its first action (a worker's cluster).
-func (x *Executor) applyDeploymentWith(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment, setup func(*run)) (Result, error) {
-	res := Result{Deployment: d.Name, Worker: d.IsWorker()}
+func (x *Executor) applyDeploymentWith(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment, setup func(*run)) (res Result, err error) {
+	res = Result{Deployment: d.Name, Worker: d.IsWorker()}
 	start := time.Now()
 	defer func() { res.Took = time.Since(start) }()
 	lock, err := AcquireLock(x.StateDir, d.Name, x.now())

@@ -151,18 +151,17 @@ func confirm(s stdio) bool {
 }
 
 func applyExitCode(results []executor.Result) int {
-	if len(results) == 0 {
-		return exitError
+	// The workers of a wave end in any order: the worst outcome counts.
+	code := exitError
+	for _, r := range results {
+		switch {
+		case r.Unrestored, r.Failure != nil && !r.RolledBack && r.Failure.Kind != executor.FailAction && r.Failure.Kind != executor.FailCleanup:
+			return exitBroken
+		case r.RolledBack:
+			code = exitRolledBack
+		}
 	}
-	last := results[len(results)-1]
-	switch {
-	case last.RolledBack:
-		return exitRolledBack
-	case last.Unrestored, last.Failure != nil && last.Failure.Kind != executor.FailAction && last.Failure.Kind != executor.FailCleanup:
-		return exitBroken
-	default:
-		return exitError
-	}
+	return code
 }
 
 func targetsText(t []string) string {
