@@ -43,7 +43,7 @@ type clusterWorker struct {
 // cluster's namespace), a volume of its own on /var/lib/gpustack, and
 // restart policy unless-stopped (it comes back with its daemon). The
 // cluster's cleanup removes it and its volume. It returns the name.
-func runNode(t *testing.T, h *privateDaemon, name, ref string, env []string, args ...string) string {
+func runNode(t testing.TB, h *privateDaemon, name, ref string, env []string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -97,7 +97,7 @@ func (s *syncBuffer) String() string {
 
 // waitUntil polls cond every 100 ms for up to limit; on time-out it fails
 // with what and the output of logs.
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool, logs func() string) {
+func waitUntil(t testing.TB, limit time.Duration, what string, cond func() bool, logs func() string) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {

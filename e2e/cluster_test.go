@@ -33,7 +33,7 @@ const (
 
 // clusterSetup is a cluster with gpustack-deploy's file for it.
 type clusterSetup struct {
-	t   *testing.T
+	t   testing.TB
 	c   *cluster
 	d   *deployment
 	key string // the admin API key (a sensitive variable)
@@ -42,7 +42,7 @@ type clusterSetup struct {
 	wports []int
 }
 
-func newClusterSetup(t *testing.T, workers int) *clusterSetup {
+func newClusterSetup(t testing.TB, workers int) *clusterSetup {
 	t.Helper()
 	needPostgres(t)
 	c := startCluster(t, workers+1, []string{repository + ":v2.1.2", repository + ":v2.2.3"})

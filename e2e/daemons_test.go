@@ -51,7 +51,7 @@ type netns struct{ name string }
 
 // newNetns makes a namespace named prefix-<random>; t.Cleanup deletes it
 // (after the cleanups registered later, such as the daemons in it).
-func newNetns(t *testing.T, prefix string) *netns {
+func newNetns(t testing.TB, prefix string) *netns {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, fmt.Errorf("a network namespace of its own needs root (euid %d)", os.Geteuid()))
@@ -111,7 +111,7 @@ func (n *netns) run(d *deployment, args ...string) result {
 // curl GETs url from inside the namespace and returns the status and the
 // body; header items are "Name: value". It fails the test when no answer
 // comes; see get.
-func (n *netns) curl(t *testing.T, url string, header ...string) (int, []byte) {
+func (n *netns) curl(t testing.TB, url string, header ...string) (int, []byte) {
 	t.Helper()
 	code, body, err := n.get(url, header...)
 	if err != nil {
@@ -262,7 +262,7 @@ type privateDaemon struct {
 }
 
 // dockerdBinary finds dockerd, or skips (fails with CI=true as root).
-func dockerdBinary(t *testing.T) string {
+func dockerdBinary(t testing.TB) string {
 	t.Helper()
 	if noEngine != "" {
 		t.Skip(noEngine)
@@ -281,7 +281,7 @@ func dockerdBinary(t *testing.T) string {
 // directory and whose network is a new namespace; t.Cleanup removes its
 // containers and volumes, stops it, and deletes the directory and the
 // namespace.
-func startPrivateDaemon(t *testing.T, bin string) *privateDaemon {
+func startPrivateDaemon(t testing.TB, bin string) *privateDaemon {
 	t.Helper()
 	ns := newNetns(t, "gsd-fault")
 	pd := newPrivateDaemon(t, bin, ns)
@@ -292,7 +292,7 @@ func startPrivateDaemon(t *testing.T, bin string) *privateDaemon {
 
 // newPrivateDaemon prepares a daemon in ns (its directory and client);
 // the caller starts it and registers its removal.
-func newPrivateDaemon(t *testing.T, bin string, ns *netns) *privateDaemon {
+func newPrivateDaemon(t testing.TB, bin string, ns *netns) *privateDaemon {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "gsd-dockerd-")
 	if err != nil {
@@ -313,7 +313,7 @@ func (pd *privateDaemon) host() string { return "unix://" + pd.sock }
 // start starts the daemon (again, on the same data root) and waits for it
 // to answer. A daemon that cannot start the first time skips the test (it
 // fails with CI=true as root); one that cannot start again fails it.
-func (pd *privateDaemon) start(t *testing.T) {
+func (pd *privateDaemon) start(t testing.TB) {
 	t.Helper()
 	err := pd.launch()
 	if err == nil {
@@ -389,7 +389,7 @@ func (pd *privateDaemon) running() bool {
 // stop sends the daemon SIGTERM, as `systemctl restart docker` does, and
 // waits for it to exit (SIGKILL after a minute). Its containers stop with
 // it.
-func (pd *privateDaemon) stop(t *testing.T) {
+func (pd *privateDaemon) stop(t testing.TB) {
 	t.Helper()
 	if !pd.running() {
 		return
@@ -409,7 +409,7 @@ func (pd *privateDaemon) stop(t *testing.T) {
 // dockerd alone would leave the containers running: they live in their
 // shims). Nothing is told, nothing is cleaned up; start brings the daemon
 // back on the same data root, where its containers are found dead.
-func (pd *privateDaemon) kill(t *testing.T) {
+func (pd *privateDaemon) kill(t testing.TB) {
 	t.Helper()
 	if !pd.running() {
 		t.Fatalf("kill: the private dockerd on %s is not running", pd.sock)
@@ -504,7 +504,7 @@ func alive(pid int) bool {
 // killed daemon is started again first, so that it cleans up after its
 // dead containers (mounts, cgroups) itself; if it cannot, their cgroups
 // are removed here.
-func (pd *privateDaemon) remove(t *testing.T) {
+func (pd *privateDaemon) remove(t testing.TB) {
 	if pd.killed != nil && !pd.running() {
 		err := pd.launch()
 		if err == nil {
@@ -567,7 +567,7 @@ type cluster struct {
 // refs of the shared engine into each (saved once, loaded concurrently).
 // t.Cleanup removes their containers and volumes, stops them, deletes
 // their directories and the namespace.
-func startCluster(t *testing.T, n int, refs []string) *cluster {
+func startCluster(t testing.TB, n int, refs []string) *cluster {
 	t.Helper()
 	bin := dockerdBinary(t)
 	c := &cluster{netns: newNetns(t, "gsd-cl"), ports: map[int]bool{}}
@@ -604,7 +604,7 @@ func startCluster(t *testing.T, n int, refs []string) *cluster {
 // loadImages saves refs from the shared engine once, to a file, and loads
 // that file into every daemon concurrently; it checks that each daemon
 // then has each image.
-func loadImages(t *testing.T, refs []string, daemons []*privateDaemon) {
+func loadImages(t testing.TB, refs []string, daemons []*privateDaemon) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -716,7 +716,7 @@ func (c *cluster) port() int {
 }
 
 // execWith is execIn on another engine.
-func execWith(t *testing.T, cli *client.Client, name string, cmd ...string) string {
+func execWith(t testing.TB, cli *client.Client, name string, cmd ...string) string {
 	t.Helper()
 	out, err := execOn(cli, name, cmd...)
 	if err != nil {

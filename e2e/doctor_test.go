@@ -101,7 +101,7 @@ func TestDoctorNamesTheCauseAndTheBackup(t *testing.T) {
 // runByHand stops the deployment's container and runs the image tag on the
 // same data volume the way a person would with docker run, then waits for
 // it to stop. It returns the container's name.
-func (d *deployment) runByHand(t *testing.T, tag string) string {
+func (d *deployment) runByHand(t testing.TB, tag string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -133,7 +133,7 @@ func (d *deployment) runByHand(t *testing.T, tag string) string {
 	return name
 }
 
-func removeContainer(t *testing.T, name string) {
+func removeContainer(t testing.TB, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := docker.ContainerRemove(ctx, name, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {

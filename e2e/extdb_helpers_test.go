@@ -32,7 +32,7 @@ var extDBContainers sync.Map
 // non-superuser login role gpustack (scram-sha-256). The cluster lives in
 // the container's /tmp; the container and its anonymous volumes are
 // removed at cleanup. It calls needPostgres(t) first.
-func startExternalPostgres(t *testing.T) (url string) {
+func startExternalPostgres(t testing.TB) (url string) {
 	t.Helper()
 	url, name := startExternalDB(t, externalDB{
 		what: "PostgreSQL", prefix: "gsd-e2e-extdb-", label: "external-postgres",
@@ -57,7 +57,7 @@ type externalDB struct {
 // random password, waits until its ready command succeeds (through exec),
 // registers its removal and returns the URL GPUStack is given and the
 // container's name.
-func startExternalDB(t *testing.T, db externalDB) (url, name string) {
+func startExternalDB(t testing.TB, db externalDB) (url, name string) {
 	t.Helper()
 	needPostgres(t)
 	ctx := context.Background()
@@ -112,7 +112,7 @@ func startExternalDB(t *testing.T, db externalDB) (url, name string) {
 // startExternalPostgres) as the superuser, through exec in its container,
 // and returns psql's unaligned, tuples-only output (tab-separated),
 // trimmed. An SQL error fails the test.
-func externalPSQL(t *testing.T, url, query string) string {
+func externalPSQL(t testing.TB, url, query string) string {
 	t.Helper()
 	v, ok := extDBContainers.Load(url)
 	if !ok {
@@ -123,7 +123,7 @@ func externalPSQL(t *testing.T, url, query string) string {
 
 // externalRevision returns the Alembic stamp of the external database, or
 // "" when alembic_version does not exist (nothing migrated yet).
-func externalRevision(t *testing.T, url string) string {
+func externalRevision(t testing.TB, url string) string {
 	t.Helper()
 	if externalPSQL(t, url, "SELECT to_regclass('public.alembic_version') IS NULL") == "t" {
 		return ""
@@ -133,7 +133,7 @@ func externalRevision(t *testing.T, url string) string {
 
 // externalRows counts the rows of every table of the external database's
 // public schema, with the keys and values `gpustack emulator rows` prints.
-func externalRows(t *testing.T, url string) map[string]int64 {
+func externalRows(t testing.TB, url string) map[string]int64 {
 	t.Helper()
 	counts, err := image.ParseExternalPostgresRows(externalPSQL(t, url, image.ExternalPostgresRowsQuery))
 	if err != nil {
@@ -144,7 +144,7 @@ func externalRows(t *testing.T, url string) map[string]int64 {
 
 // extDBExec runs cmd with the extra env in a running container and returns
 // its exit code and combined output, without failing on a non-zero exit.
-func extDBExec(t *testing.T, name string, env []string, cmd ...string) (int, string) {
+func extDBExec(t testing.TB, name string, env []string, cmd ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -28,7 +28,7 @@ var extMySQLContainers sync.Map
 // data dir lives in the container's /tmp; the container and its anonymous
 // volumes are removed at cleanup. It calls needPostgres(t) first (the
 // base image is the same).
-func startExternalMySQL(t *testing.T) (url string) {
+func startExternalMySQL(t testing.TB) (url string) {
 	t.Helper()
 	url, name := startExternalDB(t, externalDB{
 		what: "MySQL", prefix: "gsd-e2e-extmysql-", label: "external-mysql",
@@ -45,7 +45,7 @@ func startExternalMySQL(t *testing.T) (url string) {
 // container, and returns the mysql client's batch output (no column
 // names, tab-separated, NULL as "NULL"), trimmed. An SQL error fails the
 // test.
-func externalMySQL(t *testing.T, url, query string) string {
+func externalMySQL(t testing.TB, url, query string) string {
 	t.Helper()
 	v, ok := extMySQLContainers.Load(url)
 	if !ok {
@@ -56,14 +56,14 @@ func externalMySQL(t *testing.T, url, query string) string {
 
 // externalMySQLRevision returns the Alembic stamp of the external MySQL
 // database, or "" when alembic_version does not exist (nothing migrated yet).
-func externalMySQLRevision(t *testing.T, url string) string {
+func externalMySQLRevision(t testing.TB, url string) string {
 	t.Helper()
 	return externalMySQL(t, url, image.ExternalMySQLRevisionQuery)
 }
 
 // externalMySQLRows counts the rows of every table of the external MySQL
 // database, with the keys and values `gpustack emulator rows` prints.
-func externalMySQLRows(t *testing.T, url string) map[string]int64 {
+func externalMySQLRows(t testing.TB, url string) map[string]int64 {
 	t.Helper()
 	counts, err := image.ParseExternalMySQLRows(externalMySQL(t, url, image.ExternalMySQLRowsQuery))
 	if err != nil {

@@ -305,7 +305,7 @@ func TestBackupDirFaults(t *testing.T) {
 
 // newFaultDeployment installs v0.5.1, seeds rows, and adds ballastMiB MiB
 // of random blobs in a table of their own; it returns the row counts.
-func newFaultDeployment(t *testing.T, prefix string, ballastMiB int) (*deployment, map[string]int64) {
+func newFaultDeployment(t testing.TB, prefix string, ballastMiB int) (*deployment, map[string]int64) {
 	t.Helper()
 	d := newDeployment(t, prefix, options{version: "v0.5.1"})
 	expectCode(t, d.gsd("apply", "--auto-approve"), 0)
@@ -543,7 +543,7 @@ func (d *deployment) unmountBackups() {
 
 // skipOrFail skips a test whose fault cannot be set up here; as root with
 // CI=true, where mounting a tmpfs is expected to work, it fails instead.
-func skipOrFail(t *testing.T, err error) {
+func skipOrFail(t testing.TB, err error) {
 	t.Helper()
 	if os.Getenv("CI") == "true" && os.Geteuid() == 0 {
 		t.Fatalf("cannot set up the fault: %v", err)

@@ -26,7 +26,7 @@ import (
 
 // deployment is one test's deployment: its directory and its names.
 type deployment struct {
-	t         *testing.T
+	t         testing.TB
 	name      string
 	container string
 	data      string
@@ -54,7 +54,7 @@ type options struct {
 
 // newDeployment writes a deployment's HCL file with unique names and
 // registers the removal of everything it may create on the engine.
-func newDeployment(t *testing.T, prefix string, o options) *deployment {
+func newDeployment(t testing.TB, prefix string, o options) *deployment {
 	t.Helper()
 	if noEngine != "" {
 		t.Skip(noEngine)
@@ -198,7 +198,7 @@ func (d *deployment) command(ctx context.Context, args ...string) *exec.Cmd {
 }
 
 // expectCode fails the test now when a run did not exit with want.
-func expectCode(t *testing.T, r result, want int) {
+func expectCode(t testing.TB, r result, want int) {
 	t.Helper()
 	if r.code != want {
 		t.Fatalf("exit code %d, want %d; output:\n%s", r.code, want, r.output())
@@ -207,7 +207,7 @@ func expectCode(t *testing.T, r result, want int) {
 
 // expectOutput checks that each fragment appears in the output, with runs
 // of white space (the renderer folds long lines) compared as one space.
-func expectOutput(t *testing.T, r result, fragments ...string) {
+func expectOutput(t testing.TB, r result, fragments ...string) {
 	t.Helper()
 	out := flat(r.output())
 	for _, f := range fragments {
@@ -220,7 +220,7 @@ func expectOutput(t *testing.T, r result, fragments ...string) {
 func flat(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // inspect returns the named container, or nil when there is none.
-func inspect(t *testing.T, name string) *container.InspectResponse {
+func inspect(t testing.TB, name string) *container.InspectResponse {
 	t.Helper()
 	ct, err := docker.ContainerInspect(context.Background(), name)
 	if cerrdefs.IsNotFound(err) {
@@ -243,7 +243,7 @@ func (d *deployment) mustInspect() *container.InspectResponse {
 }
 
 // execIn runs cmd in a running container and returns its standard output.
-func execIn(t *testing.T, name string, cmd ...string) string {
+func execIn(t testing.TB, name string, cmd ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -282,7 +282,7 @@ func (d *deployment) seed(args ...string) map[string]int64 {
 	return decodeRows(d.t, execIn(d.t, d.container, append([]string{"gpustack", "emulator", "seed"}, args...)...))
 }
 
-func decodeRows(t *testing.T, out string) map[string]int64 {
+func decodeRows(t testing.TB, out string) map[string]int64 {
 	t.Helper()
 	counts := map[string]int64{}
 	if err := json.Unmarshal([]byte(out), &counts); err != nil {
@@ -292,7 +292,7 @@ func decodeRows(t *testing.T, out string) map[string]int64 {
 }
 
 // expectRowsKept checks that every table of before still holds its rows.
-func expectRowsKept(t *testing.T, before, after map[string]int64) {
+func expectRowsKept(t testing.TB, before, after map[string]int64) {
 	t.Helper()
 	for table, n := range before {
 		if after[table] != n {
@@ -437,7 +437,7 @@ func (d *deployment) expectUnchanged(before *container.InspectResponse) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

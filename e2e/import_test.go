@@ -128,7 +128,7 @@ func TestImportAdoptsAContainerMadeByHand(t *testing.T) {
 
 // expectOnlyCacheSplit checks a plan --json: nothing refused, and every
 // action belongs to moving the cache into its own volume.
-func expectOnlyCacheSplit(t *testing.T, planJSON, cacheVolume string) {
+func expectOnlyCacheSplit(t testing.TB, planJSON, cacheVolume string) {
 	t.Helper()
 	var p struct {
 		Deployments []struct {

@@ -9,7 +9,7 @@ import (
 
 // bigModelFiles fills <volume>/<dir> with 2 GiB of model-like files (eight
 // 256 MiB weight shards and a config) and returns their sha256 listing.
-func bigModelFiles(t *testing.T, volume, dir string) string {
+func bigModelFiles(t testing.TB, volume, dir string) string {
 	t.Helper()
 	shellIn(t, volume, `set -e
 m=/v/`+dir+`/huggingface/org/big-model

@@ -20,7 +20,7 @@ var migratedTables = []string{
 
 // expectMigrated checks that every migrated table holds at least the rows
 // it had in v0.x; v2.2 keeps users as principals.
-func expectMigrated(t *testing.T, before, after map[string]int64) {
+func expectMigrated(t testing.TB, before, after map[string]int64) {
 	t.Helper()
 	for _, table := range migratedTables {
 		n, ok := before[table]

@@ -54,7 +54,7 @@ var (
 
 // needPostgres skips a test that deploys v2 images when they could not be
 // built; with CI=true that is a failure.
-func needPostgres(t *testing.T) {
+func needPostgres(t testing.TB) {
 	t.Helper()
 	if noEngine != "" {
 		t.Skip(noEngine)
@@ -70,7 +70,7 @@ func needPostgres(t *testing.T) {
 
 // needToolbox skips a test that runs shell scripts in the emulator images
 // when they have no toolbox; with CI=true that is a failure.
-func needToolbox(t *testing.T) {
+func needToolbox(t testing.TB) {
 	t.Helper()
 	if noToolbox == "" {
 		return

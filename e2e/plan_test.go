@@ -54,7 +54,7 @@ func TestSavedPlan(t *testing.T) {
 	}
 }
 
-func expectMode(t *testing.T, path string, want fs.FileMode) {
+func expectMode(t testing.TB, path string, want fs.FileMode) {
 	t.Helper()
 	st, err := os.Stat(path)
 	if err != nil {
@@ -160,7 +160,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 }
 
 // expectEnv checks that the container's environment sets name to value.
-func expectEnv(t *testing.T, ct *container.InspectResponse, name, value string) {
+func expectEnv(t testing.TB, ct *container.InspectResponse, name, value string) {
 	t.Helper()
 	if !slices.Contains(ct.Config.Env, name+"="+value) {
 		t.Errorf("container %s: %s is not set to the value given (env has %d entries)", ct.Name, name, len(ct.Config.Env))

@@ -18,7 +18,7 @@ import (
 // shellIn runs a shell script in a one-off container of the v0.5.1 emulator
 // image (which carries a busybox toolbox, as GPUStack's images carry a
 // shell) with volume mounted at /v, and returns its standard output.
-func shellIn(t *testing.T, volume, script string) string {
+func shellIn(t testing.TB, volume, script string) string {
 	t.Helper()
 	needToolbox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -56,7 +56,7 @@ func shellIn(t *testing.T, volume, script string) string {
 
 // modelFiles writes model-like files below dir in volume and returns their
 // listing ("<sha256>  <path>" lines, sorted).
-func modelFiles(t *testing.T, volume, dir string) string {
+func modelFiles(t testing.TB, volume, dir string) string {
 	t.Helper()
 	shellIn(t, volume, fmt.Sprintf(`set -e
 mkdir -p /v/%[1]s/huggingface/org/model /v/%[1]s/model_scope/org/other
@@ -66,7 +66,7 @@ echo '{"architectures":["Qwen2"]}' > /v/%[1]s/huggingface/org/model/config.json`
 	return listing(t, volume, dir)
 }
 
-func listing(t *testing.T, volume, dir string) string {
+func listing(t testing.TB, volume, dir string) string {
 	t.Helper()
 	return shellIn(t, volume, fmt.Sprintf(`cd /v/%s && find . -type f -exec sha256sum {} + | sort -k2`, dir))
 }

@@ -21,7 +21,7 @@ import (
 const head212 = "8ad0f94c92e8"
 
 // v2Deployment is a v2 deployment with its model cache in the data volume.
-func v2Deployment(t *testing.T, prefix, version string) *deployment {
+func v2Deployment(t testing.TB, prefix, version string) *deployment {
 	t.Helper()
 	needPostgres(t)
 	return newDeployment(t, prefix, v2File(version, ""))
@@ -273,7 +273,7 @@ func (d *deployment) waitHealthy() {
 
 // volumeDigest lists every entry of a volume with its owner, mode, size,
 // mtime and sha256, from a read-only one-off container of the v2 image.
-func volumeDigest(t *testing.T, volume string) string {
+func volumeDigest(t testing.TB, volume string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -342,7 +342,7 @@ func TestV2LegacyPGDirIsRead(t *testing.T) {
 
 // runInVolume runs a shell script as root in a one-off container of the
 // v2 image with the volume mounted read-write at /v.
-func runInVolume(t *testing.T, volume, script string) {
+func runInVolume(t testing.TB, volume, script string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
