@@ -25,6 +25,8 @@
 //	gpustack emulator rows        {"table": count, …} for every table
 //	gpustack emulator seed --models N --instances M --users U [--worker NAME]
 //	gpustack emulator sql STATEMENT   rows as JSON, or {"rows_affected": n}
+//	gpustack emulator workers     the server's workers table as JSON (optional columns per release)
+//	gpustack emulator debug [--port N]   the server's /debug/emulator (its "rescheduled" count)
 //
 // The emulator subcommands take --data-dir (default $GPUSTACK_DATA_DIR,
 // then /var/lib/gpustack) and work while the server runs. In v2 images they
