@@ -64,6 +64,7 @@ variable "api_key" { sensitive = true }
 variable "delay" { default = "" }
 variable "roll" { default = "1" }
 variable "health_w2" { default = "" }
+variable "timeout_w2" { default = "40s" }
 `)
 	for i, h := range s.c.hosts {
 		fmt.Fprintf(&b, "\nhost \"h%d\" {\n  docker_host = %q\n  address     = \"127.0.0.1\" # one loopback: the engines share a namespace\n}\n", i, h.host())
@@ -91,9 +92,9 @@ gpustack "srv" {
 `, s.port, int(clusterGrace.Seconds()), int(clusterGrace.Seconds()))
 	for i, p := range s.wports {
 		name := fmt.Sprintf("w%d", i+1)
-		health := ""
+		health, timeout := "", `"40s"`
 		if name == "w2" {
-			health = "\n    GPUSTACK_EMULATOR_HEALTH = var.health_w2"
+			health, timeout = "\n    GPUSTACK_EMULATOR_HEALTH = var.health_w2", "var.timeout_w2"
 		}
 		fmt.Fprintf(&b, `
 worker %q {
@@ -107,9 +108,9 @@ worker %q {
   }
   volume "data" { name = "%s-data" }
   policy { pull = "never" }
-  health { timeout = "40s" }
+  health { timeout = %s }
 }
-`, name, i+1, p, health, name)
+`, name, i+1, p, health, name, timeout)
 	}
 	if err := os.WriteFile(s.d.file, []byte(b.String()), 0o644); err != nil {
 		s.t.Fatal(err)
@@ -315,7 +316,7 @@ func TestCluster(t *testing.T) {
 	// A worker that fails its health check goes back alone: w1 and w2 are
 	// wave 1, w2 fails, w1 stays upgraded, w3 is not touched.
 	w3 := s.workerContainer(3).ID
-	r = s.gsd("apply", "--auto-approve", "--var", "version=v2.2.3", "--var", "roll=2", "--var", "health_w2=fail")
+	r = s.gsd("apply", "--auto-approve", "--var", "version=v2.2.3", "--var", "roll=2", "--var", "health_w2=fail", "--var", "timeout_w2=10s")
 	expectCode(t, r, 3)
 	expectOutput(t, r, "rollout of srv stopped in wave 1 (w2 failed)", "w2: FAILED (health timeout), rolled back")
 	if envOf(s.workerContainer(1), "GSD_ROLL") != "2" {
