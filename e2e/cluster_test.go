@@ -281,7 +281,10 @@ func TestCluster(t *testing.T) {
 	s.expectNoSecret(r, token)
 	out := r.output()
 	for _, pair := range [][2]string{
-		{"srv: ? verify gsd-cluster-srv", "w1: maintenance mode on"},
+		// While the server is down its workers cannot send heartbeats.
+		{"srv: maintenance mode on for w1, w2, w3 while the server is down", "srv: * back up database"},
+		{"srv: ? verify gsd-cluster-srv", "srv: maintenance mode off for w1, w2, w3: the server runs"},
+		{"srv: maintenance mode off for w1, w2, w3", "w1: maintenance mode on"},
 		{"w1: maintenance mode on", "w1: -/+ replace container"},
 		{"w2: maintenance mode on", "w2: -/+ replace container"},
 		{"w1: maintenance mode off", "w3: maintenance mode on"},

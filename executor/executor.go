@@ -166,7 +166,12 @@ func (x *Executor) Apply(ctx context.Context, p *plan.Plan, desired *config.Desi
 		if !ok {
 			return results, fmt.Errorf("no connection to docker host %q", pd.Host)
 		}
+		var pause *serverPause
+		if !d.IsWorker() && stopsServer(pd) {
+			pause = x.pauseWorkers(ctx, d, desired)
+		}
 		res, err := x.applyDeployment(ctx, eng, d, pd)
+		x.resume(ctx, pause, d.Name, &res)
 		results = append(results, res)
 		if err != nil {
 			return results, fmt.Errorf("apply %s: %w", pd.Name, err)

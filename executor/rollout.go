@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -289,4 +290,86 @@ func (x *Executor) SettleMaintenance(ctx context.Context, p *plan.Plan, desired 
 		}
 		x.printf("%s: maintenance mode off (an earlier apply left it on; the worker runs as planned)", pd.Name)
 	}
+}
+
+// stopsServer reports whether a server's plan stops it: a backup taken
+// with GPUStack stopped, a replace, a data migration, a restore.
+func stopsServer(pd plan.Deployment) bool {
+	for _, a := range pd.Actions {
+		switch a.Kind {
+		case plan.ActionBackupDatabase, plan.ActionReplaceContainer, plan.ActionMigrateData,
+			plan.ActionSafetyCopy, plan.ActionRestoreDatabase, plan.ActionCopyCache, plan.ActionRemoveContainer:
+			return true
+		}
+	}
+	return false
+}
+
+// serverPause is the maintenance mode put on a server's workers while the
+// server itself is down: its workers cannot send heartbeats then, and a
+// server that comes back after a long migration would take them for
+// silent and reschedule their model instances.
+type serverPause struct {
+	api ClusterAPI
+	set map[string]int64 // worker name → id, those this apply put in maintenance
+}
+
+// pauseWorkers puts the workers of server that the running server lists
+// in maintenance mode before the server is stopped. A server that does not
+// answer is not an error: there is nothing to protect through it.
+func (x *Executor) pauseWorkers(ctx context.Context, server config.Deployment, desired *config.Desired) *serverPause {
+	workers := desired.Workers(server.Name)
+	if len(workers) == 0 || server.APIKey.S == "" {
+		return nil
+	}
+	p := &serverPause{set: map[string]int64{}}
+	if x.ClusterAPI != nil {
+		p.api = x.ClusterAPI(server, workers[0].ServerURL)
+	} else {
+		p.api = NewClusterAPI(workers[0].ServerURL, server.APIKey.S)
+	}
+	var names []string
+	for _, w := range workers {
+		listed, err := p.api.Worker(ctx, w.WorkerName)
+		if err != nil {
+			x.printf("%s: its workers are not put in maintenance mode while it is down: %v", server.Name, err)
+			break
+		}
+		if listed == nil || listed.Maintenance {
+			continue
+		}
+		if err := p.api.SetMaintenance(ctx, listed.ID, true, MaintenancePrefix+"server "+server.Name+" is upgraded"); err != nil {
+			x.printf("%s: could not put worker %s in maintenance mode while it is down: %v", server.Name, w.WorkerName, err)
+			continue
+		}
+		p.set[w.WorkerName] = listed.ID
+		names = append(names, w.Name)
+	}
+	if len(names) > 0 {
+		x.printf("%s: maintenance mode on for %s while the server is down: their model instances stay", server.Name, strings.Join(names, ", "))
+	}
+	return p
+}
+
+// resume ends the maintenance pauseWorkers set, once the server runs again
+// (upgraded or put back). A server left down keeps them in maintenance.
+func (x *Executor) resume(ctx context.Context, p *serverPause, server string, res *Result) {
+	if p == nil || len(p.set) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	if res != nil && !res.Verified && !res.RolledBack {
+		res.Notes = append(res.Notes, "its workers stay in maintenance mode (their model instances are kept) until the server runs again and apply is run again")
+		return
+	}
+	var names []string
+	for name, id := range p.set {
+		if err := p.api.SetMaintenance(ctx, id, false, ""); err != nil {
+			x.printf("%s: could not take worker %s out of maintenance mode: %v", server, name, err)
+			continue
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	x.printf("%s: maintenance mode off for %s: the server runs", server, strings.Join(names, ", "))
 }
