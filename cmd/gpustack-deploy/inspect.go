@@ -31,7 +31,10 @@ func runValidate(_ context.Context, s stdio, args []string) int {
 
 // statusRow is one deployment in `status`.
 type statusRow struct {
-	Name      string    `json:"name"`
+	Name string `json:"name"`
+	// Role is "server" or "worker"; Server names a worker's server.
+	Role      string    `json:"role"`
+	Server    string    `json:"server,omitempty"`
 	Host      string    `json:"host"`
 	Container string    `json:"container"`
 	State     string    `json:"state"`
@@ -50,7 +53,10 @@ type statusRow struct {
 // newStatusRow describes one deployment as observed (o may be nil), with
 // its backups newest first.
 func newStatusRow(d config.Deployment, o *observe.Deployment, backups []backup.Manifest, now time.Time) statusRow {
-	row := statusRow{Name: d.Name, Host: d.Host, Container: d.ContainerName, State: "absent", Database: "unknown"}
+	row := statusRow{Name: d.Name, Role: config.RoleServer, Host: d.Host, Container: d.ContainerName, State: "absent", Database: "unknown"}
+	if d.IsWorker() {
+		row.Role, row.Server = config.RoleWorker, d.Server
+	}
 	if o != nil {
 		row.Database, row.Revision = o.Database.Status.String(), o.Database.Revision
 		if ct := o.Container; ct != nil {
