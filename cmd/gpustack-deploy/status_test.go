@@ -28,7 +28,7 @@ func TestStatusRow(t *testing.T) {
 		{ID: "20261127T080000.000Z-e6bf9e067296", Created: now.Add(-26 * time.Hour), Verified: true},
 	}
 	row := newStatusRow(d, o, backups, now)
-	want := statusRow{Name: "prod", Host: "default", Container: "gpustack-prod", State: "running", Version: "v0.6.0-cpu", Health: "ok",
+	want := statusRow{Name: "prod", Role: "server", Host: "default", Container: "gpustack-prod", State: "running", Version: "v0.6.0-cpu", Health: "ok",
 		StartedAt: now.Add(-90 * time.Minute), Uptime: "1h30m0s", Revision: "c45e397531d1", Database: "read",
 		LastBackup: "20261128T080000.000Z-e6bf9e067296", LastBackupCreated: now.Add(-2 * time.Hour)}
 	if row != want {
