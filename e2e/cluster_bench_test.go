@@ -3,8 +3,12 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -30,51 +34,67 @@ func BenchmarkCluster(b *testing.B) {
 	key := "gpustack_" + randomHex(12)
 	d.env = append(d.env, "GPUSTACK_DEPLOY_VAR_api_key="+key)
 	writeBenchCluster(b, c, d, workers, hosts)
+	// gsd runs gpustack-deploy in the cluster's namespace, quietly: the
+	// output is shown only when the run fails.
 	gsd := func(args ...string) (result, time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := c.command(d, ctx, append([]string{args[0], "-f", d.file}, args[1:]...)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
 		start := time.Now()
-		r := c.run(d, append([]string{args[0], "-f", d.file}, args[1:]...)...)
-		return r, time.Since(start)
+		err := cmd.Run()
+		took := time.Since(start)
+		var exitErr *exec.ExitError
+		if err != nil && !errors.As(err, &exitErr) {
+			b.Fatalf("gpustack-deploy %v: %v", args, err)
+		}
+		r := result{code: cmd.ProcessState.ExitCode(), stdout: out.String()}
+		if r.code != 0 {
+			b.Logf("$ gpustack-deploy %v\nexit %d\n%s", args, r.code, out.String())
+		}
+		return r, took
 	}
 	if r, took := gsd("apply", "--auto-approve", "--var", "parallel=4"); r.code != 0 {
 		b.Fatalf("install: exit %d", r.code)
 	} else {
 		b.Logf("installed the server and %d workers in %s", workers, took.Round(time.Millisecond))
 	}
-	roll := 0
-	// rollout recreates the first n workers, parallel at a time.
-	rollout := func(n, parallel int, target ...string) time.Duration {
-		roll++
-		args := []string{"apply", "--auto-approve", "--var", fmt.Sprintf("parallel=%d", parallel)}
-		for k := 1; k <= n; k++ {
-			args = append(args, "--var", fmt.Sprintf("roll_w%d=%d", k, roll))
+	// vals are the workers' roll values as deployed; a rollout changes
+	// some and passes all, so that the others stay as they are.
+	roll, vals := 0, make([]int, workers+1)
+	vars := func(parallel int) []string {
+		args := []string{"--var", fmt.Sprintf("parallel=%d", parallel)}
+		for k := 1; k <= workers; k++ {
+			args = append(args, "--var", fmt.Sprintf("roll_w%d=%d", k, vals[k]))
 		}
+		return args
+	}
+	// rollout recreates workers first…last, parallel at a time.
+	rollout := func(first, last, parallel int, target ...string) time.Duration {
+		roll++
+		for k := first; k <= last; k++ {
+			vals[k] = roll
+		}
+		args := append([]string{"apply", "--auto-approve"}, vars(parallel)...)
 		for _, t := range target {
 			args = append(args, "--target", t)
 		}
 		r, took := gsd(args...)
 		if r.code != 0 {
-			b.Fatalf("rollout of %d workers: exit %d", n, r.code)
+			b.Fatalf("rollout of w%d…w%d: exit %d", first, last, r.code)
+		}
+		if want := fmt.Sprintf("Plan: %d replace container", last-first+1); !strings.Contains(r.stdout, want) {
+			b.Fatalf("rollout of w%d…w%d: the plan is not %q:\n%s", first, last, want, r.stdout)
 		}
 		return took
 	}
 
-	// The serial reference: each worker alone. Earlier workers keep the
-	// values their own rollout gave them.
+	// The serial reference: each worker alone.
 	single := make([]time.Duration, workers+1)
 	for k := 1; k <= workers; k++ {
-		roll++
-		args := []string{"apply", "--auto-approve", "--var", "parallel=1", "--target", fmt.Sprintf("w%d", k)}
-		for j := 1; j <= workers; j++ {
-			args = append(args, "--var", fmt.Sprintf("roll_w%d=%d", j, roll))
-		}
-		r, took := gsd(args...)
-		if r.code != 0 {
-			b.Fatalf("single rollout of w%d: exit %d", k, r.code)
-		}
-		single[k] = took
+		single[k] = rollout(k, k, 1, fmt.Sprintf("w%d", k))
 	}
-	// The others saw their variable change: converge them (not measured).
-	rollout(workers, 4)
 
 	var lines []string
 	for _, n := range []int{1, 4, 16} {
@@ -83,7 +103,7 @@ func BenchmarkCluster(b *testing.B) {
 			serial += single[k]
 		}
 		for _, p := range []int{1, 4} {
-			took := rollout(n, p)
+			took := rollout(1, n, p)
 			eff := serial.Seconds() / (took.Seconds() * float64(min(p, n)))
 			b.ReportMetric(took.Seconds(), fmt.Sprintf("s/rollout-%dw-p%d", n, p))
 			lines = append(lines, fmt.Sprintf("| %d | %d | %.2f s | %.2f s | %.2f× | %.0f%% |", n, p, took.Seconds(), serial.Seconds(), serial.Seconds()/took.Seconds(), 100*eff))
@@ -103,10 +123,7 @@ func BenchmarkCluster(b *testing.B) {
 		sort.Slice(runs, func(i, j int) bool { return runs[i] < runs[j] })
 		return runs[len(runs)/2]
 	}
-	args := []string{}
-	for k := 1; k <= workers; k++ {
-		args = append(args, "--var", fmt.Sprintf("roll_w%d=%d", k, roll))
-	}
+	args := vars(4)[2:] // noop passes parallel itself
 	whole := noop(args...)
 	alone := noop(append(args, "--target", "srv")...)
 	b.ReportMetric(whole.Seconds()*1000, "ms/noop-plan-17-deployments-5-hosts")
