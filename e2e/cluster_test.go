@@ -317,9 +317,11 @@ func TestCluster(t *testing.T) {
 	expectCode(t, r, 0)
 
 	// A worker that fails its health check goes back alone: w1 and w2 are
-	// wave 1, w2 fails, w1 stays upgraded, w3 is not touched.
+	// wave 1, w2 fails, w1 stays upgraded, w3 is not touched. (w2's
+	// previous container starts with the upgrade's 12s delay: the health
+	// timeout of 20s covers its way back too.)
 	w3 := s.workerContainer(3).ID
-	r = s.gsd("apply", "--auto-approve", "--var", "version=v2.2.3", "--var", "roll=2", "--var", "health_w2=fail", "--var", "timeout_w2=10s")
+	r = s.gsd("apply", "--auto-approve", "--var", "version=v2.2.3", "--var", "roll=2", "--var", "health_w2=fail", "--var", "timeout_w2=20s")
 	expectCode(t, r, 3)
 	expectOutput(t, r, "rollout of srv stopped in wave 1 (w2 failed)", "w2: FAILED (health timeout), rolled back")
 	if envOf(s.workerContainer(1), "GSD_ROLL") != "2" {

@@ -169,15 +169,8 @@ func (x *Executor) endMaintenance(ctx context.Context, c *clusterRun, ws []confi
 // the target version (v2.2+ report it) before maintenance is turned off;
 // then it must be READY.
 func (r *run) verifyWorker(ctx context.Context) error {
-	if r.currentID == "" {
-		ct, err := r.eng.InspectContainer(ctx, r.d.ContainerName)
-		if err != nil {
-			return err
-		}
-		if ct == nil {
-			return &Failure{Kind: FailExited, Message: "the container is gone"}
-		}
-		r.currentID = ct.ID
+	if err := r.findCurrent(ctx); err != nil {
+		return err
 	}
 	timeout := r.d.Health.Timeout
 	if r.cluster != nil && r.cluster.api == nil && timeout > v0HeartbeatGrace {

@@ -96,18 +96,28 @@ func MatchSignature(line string) (string, bool) {
 	return "", false
 }
 
+// findCurrent sets currentID, when this run did not create or start the
+// container, to the deployment's container.
+func (r *run) findCurrent(ctx context.Context) error {
+	if r.currentID != "" {
+		return nil
+	}
+	ct, err := r.eng.InspectContainer(ctx, r.d.ContainerName)
+	if err != nil {
+		return err
+	}
+	if ct == nil {
+		return &Failure{Kind: FailExited, Message: "the container is gone"}
+	}
+	r.currentID = ct.ID
+	return nil
+}
+
 // verify waits until the new container answers /healthz, then checks its
 // version, the revision it stamped and the schema probe.
 func (r *run) verify(ctx context.Context) error {
-	if r.currentID == "" {
-		ct, err := r.eng.InspectContainer(ctx, r.d.ContainerName)
-		if err != nil {
-			return err
-		}
-		if ct == nil {
-			return &Failure{Kind: FailExited, Message: "the container is gone"}
-		}
-		r.currentID = ct.ID
+	if err := r.findCurrent(ctx); err != nil {
+		return err
 	}
 	if err := r.waitHealthy(ctx, r.currentID); err != nil {
 		return err
