@@ -171,7 +171,7 @@ func (d *diagnosis) checkEra() {
 				"to v2 when v2.0.0 was tagged.",
 			Evidence: evidence,
 		})
-	case s.era == catalog.EngineSQLite && db.Status == observe.DBUnsupported && db.Engine == catalog.EngineEmbeddedPostgres:
+	case s.era == catalog.EngineSQLite && (db.Status == observe.DBUnsupported || db.Status == observe.DBRead) && db.Engine == catalog.EngineEmbeddedPostgres:
 		d.mismatch = "a v0.x image on v2 data"
 		d.add(Finding{Code: CodeEraMismatch, Severity: Critical,
 			Summary: fmt.Sprintf("%s (SQLite era), but the data volume holds v2's embedded PostgreSQL", how),

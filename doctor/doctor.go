@@ -296,7 +296,8 @@ func newDiagnosis(in Input, cat *catalog.Catalog) *diagnosis {
 		d.others = append(d.others, d.identify(&o.Container, o.Image, o.LogTail, false))
 	}
 	switch {
-	case in.Database.Status == observe.DBRead:
+	case in.Database.Status == observe.DBRead && in.Database.Engine != catalog.EngineEmbeddedPostgres:
+		// d.db is the SQLite database; v2's PostgreSQL is described apart.
 		d.db = &in.Database
 	case in.Database.Status == observe.DBUnsupported && in.LegacySQLite != nil &&
 		in.LegacySQLite.Status == observe.DBRead && !in.Database.MigrationDone:
@@ -366,10 +367,14 @@ func (d *diagnosis) describeDatabase() string {
 		}
 		return "v2 embedded PostgreSQL (not inspected)"
 	}
-	if db.Revision == "" {
-		return "SQLite database without a revision"
+	kind := "SQLite database"
+	if db.Engine == catalog.EngineEmbeddedPostgres {
+		kind = "v2 embedded PostgreSQL"
 	}
-	s := "SQLite database at " + db.Revision
+	if db.Revision == "" {
+		return kind + " without a revision"
+	}
+	s := kind + " at " + db.Revision
 	if rels := d.cat.ReleasesWithHead(db.Revision); len(rels) > 0 {
 		s += " (head of " + rels[len(rels)-1].Tag + ")"
 	}

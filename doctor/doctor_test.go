@@ -292,6 +292,23 @@ func TestDiagnose(t *testing.T) {
 			healthy: true,
 			kinds:   []string{},
 		},
+		{
+			// observe reads v2's PostgreSQL: it is not SQLite data under a v2 image.
+			name: "v2 deployment, running, its PostgreSQL read at the release head",
+			in: hcl(Input{Container: ctr("gpustack-demo", "gpustack/gpustack:v2.2.3", "running", 0, true),
+				Image: &Image{Ref: "gpustack/gpustack:v2.2.3", Version: "v2.2.3"}, Database: pgRead("c4d7e8f9a0b1")}, "v2.2.3", ""),
+			codes:   []string{},
+			healthy: true,
+			kinds:   []string{},
+		},
+		{
+			name: "a v0.x image on v2 data that observe read",
+			in: hcl(Input{Container: ctr("gpustack-demo", "gpustack/gpustack:v0.7.1-cpu", "exited", 0, true),
+				Image: &Image{Ref: "gpustack/gpustack:v0.7.1-cpu", Version: "v0.7.1"}, Database: pgRead("c4d7e8f9a0b1")}, "v0.7.1", "cpu"),
+			codes: []string{CodeEraMismatch, CodeExited},
+			kinds: []string{KindPin},
+			title: "Run the v2 release that wrote this data",
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,6 +57,12 @@ func pgData(done bool) observe.Database {
 		Reason: "the data volume holds GPUStack v2's embedded PostgreSQL"}
 }
 
+// pgRead is v2's embedded PostgreSQL as observe reads it, at rev.
+func pgRead(rev string) observe.Database {
+	return observe.Database{Status: observe.DBRead, Engine: catalog.EngineEmbeddedPostgres, Revision: rev,
+		Tables: map[string][]string{"alembic_version": {"version_num"}}}
+}
+
 func ctr(name, ref, state string, exit int, managed bool) *observe.Container {
 	return &observe.Container{ID: name + "-id", Name: name, Image: ref, State: state, ExitCode: exit, StartedAt: started,
 		Managed: managed, Restart: "unless-stopped",
