@@ -69,6 +69,10 @@ func parse(fs *pflag.FlagSet, args []string, s stdio) (code int, done bool) {
 		}
 		return exitError, true
 	}
+	if _, takes := positional[fs.Name()]; !takes && fs.NArg() > 0 {
+		// "backup prod" must not back up every deployment.
+		return errorf(s, "%s takes no arguments, got %q; deployments are chosen with flags (see gpustack-deploy %s --help)", fs.Name(), fs.Args(), fs.Name()), true
+	}
 	return exitOK, false
 }
 
