@@ -97,6 +97,9 @@ type Deployment struct {
 	// server's API with (maintenance mode, the workers' state); always
 	// sensitive, empty when the file gives none.
 	APIKey Value
+	// AdminPassword is, for a server, the password of its "admin" user,
+	// used instead of APIKey (a login, POST /auth/login); always sensitive.
+	AdminPassword Value
 	// MaxParallel is, for a server, how many of its workers one wave of
 	// an upgrade recreates at once.
 	MaxParallel int
@@ -165,6 +168,10 @@ type Deployment struct {
 	DeclRange    hcl.Range
 	VersionRange hcl.Range
 }
+
+// HasAPICredentials reports whether gpustack-deploy may call the server's
+// admin API: an API key or the admin's password.
+func (d Deployment) HasAPICredentials() bool { return d.APIKey.S != "" || d.AdminPassword.S != "" }
 
 // IsWorker reports whether the deployment is a worker block.
 func (d Deployment) IsWorker() bool { return d.Role == RoleWorker }

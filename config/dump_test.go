@@ -38,6 +38,9 @@ func dump(d *Desired, root string) string {
 		if x.APIKey.S != "" {
 			field("api_key", "%s", valueText(x.APIKey))
 		}
+		if x.AdminPassword.S != "" {
+			field("admin_password", "%s", valueText(x.AdminPassword))
+		}
 		if x.MaxParallel > 1 {
 			field("max_parallel", "%d", x.MaxParallel)
 		}

@@ -66,8 +66,9 @@ type deploymentBlock struct {
 	ShmSize       *hcl.Attribute `hcl:"shm_size,optional"`
 	Devices       *hcl.Attribute `hcl:"devices,optional"`
 	DatabaseURL   *hcl.Attribute `hcl:"database_url,optional"`
-	// Server only: the admin API key of the server's API.
-	APIKey *hcl.Attribute `hcl:"api_key,optional"`
+	// Server only: the credentials of the server's API.
+	APIKey        *hcl.Attribute `hcl:"api_key,optional"`
+	AdminPassword *hcl.Attribute `hcl:"admin_password,optional"`
 	// Worker only.
 	Server     *hcl.Attribute `hcl:"server,optional"`
 	ServerURL  *hcl.Attribute `hcl:"server_url,optional"`

@@ -36,7 +36,7 @@ func (c *checker) roleAttributes(b *deploymentBlock, role string) {
 		name string
 	}
 	if role == RoleWorker {
-		for _, x := range []attr{{b.DatabaseURL, "database_url"}, {b.APIKey, "api_key"}, {b.ContainerPort, "container_port"}, {b.Port, "port"}, {b.ListenAddress, "listen_address"}} {
+		for _, x := range []attr{{b.DatabaseURL, "database_url"}, {b.APIKey, "api_key"}, {b.AdminPassword, "admin_password"}, {b.ContainerPort, "container_port"}, {b.Port, "port"}, {b.ListenAddress, "listen_address"}} {
 			if x.a != nil {
 				detail := fmt.Sprintf("A worker has no database and serves no UI, so %s belongs to its gpustack block. Remove it from worker %q.", x.name, b.Name)
 				switch x.name {
@@ -184,22 +184,11 @@ func (c *checker) checkWorkerSettings(args []Value, argsAttr *hcl.Attribute, env
 	}
 }
 
-// serverOptions decodes api_key and the rollout block of a gpustack block.
+// serverOptions decodes api_key, admin_password and the rollout block of a
+// gpustack block.
 func (c *checker) serverOptions(d *Deployment, b *deploymentBlock) {
-	if v, ok := c.eval.value(b.APIKey); ok {
-		raw, marks := v.UnmarkDeep()
-		if _, sensitive := marks[sensitiveMark]; !sensitive {
-			c.errorAt(b.APIKey.Expr.Range(), "Secret in plain text",
-				"api_key opens the server's admin API but its value does not come from a sensitive variable, so it would be shown in plans and saved in plan files. "+
-					"Declare variable \"api_key\" { sensitive = true } and write api_key = var.api_key.")
-		} else if s, err := convert.Convert(raw, cty.String); err != nil {
-			c.errorAt(b.APIKey.Expr.Range(), "Incorrect attribute value type", "api_key must be a string. Write api_key = var.api_key.")
-		} else if strings.TrimSpace(s.AsString()) == "" {
-			c.errorAt(b.APIKey.Expr.Range(), "Empty API key", "The variable api_key reads from is empty. Give it an admin API key of the server (created in its UI under API Keys).")
-		} else {
-			d.APIKey = Value{S: s.AsString(), Sensitive: true}
-		}
-	}
+	d.APIKey = c.secretString(b.APIKey, "api_key", "an admin API key of the server (created in its UI under API Keys)")
+	d.AdminPassword = c.secretString(b.AdminPassword, "admin_password", `the current password of the server's "admin" user`)
 	if b.Rollout != nil {
 		if n, ok := c.eval.integer(b.Rollout.MaxParallel, "max_parallel", "max_parallel = 2"); ok {
 			if n < 1 {
@@ -210,6 +199,33 @@ func (c *checker) serverOptions(d *Deployment, b *deploymentBlock) {
 			}
 		}
 	}
+}
+
+// secretString decodes a credential: a non-empty string that comes from
+// a sensitive variable. Nothing here may quote the value.
+func (c *checker) secretString(attr *hcl.Attribute, name, what string) Value {
+	v, ok := c.eval.value(attr)
+	if !ok {
+		return Value{}
+	}
+	r := attr.Expr.Range()
+	raw, marks := v.UnmarkDeep()
+	if _, sensitive := marks[sensitiveMark]; !sensitive {
+		c.errorAt(r, "Secret in plain text",
+			"%s opens the server's admin API but its value does not come from a sensitive variable, so it would be shown in plans and saved in plan files. "+
+				"Declare variable %q { sensitive = true } and write %s = var.%s.", name, name, name, name)
+		return Value{}
+	}
+	s, err := convert.Convert(raw, cty.String)
+	if err != nil {
+		c.errorAt(r, "Incorrect attribute value type", "%s must be a string. Write %s = var.%s.", name, name, name)
+		return Value{}
+	}
+	if strings.TrimSpace(s.AsString()) == "" {
+		c.errorAt(r, "Empty credential", "The variable %s reads from is empty. Give it %s.", name, what)
+		return Value{}
+	}
+	return Value{S: s.AsString(), Sensitive: true}
 }
 
 // resolveCluster ties every worker to its server: the server's name, the
@@ -265,12 +281,13 @@ func resolveCluster(ds []*checkedDeployment, hosts []Host, eval evaluator) {
 	}
 	for name, workers := range withWorkers {
 		s := byName[name]
-		if s.APIKey.S != "" || s.Era != catalog.EngineEmbeddedPostgres {
+		if s.HasAPICredentials() || s.Era != catalog.EngineEmbeddedPostgres {
 			continue
 		}
 		eval.add(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing api_key",
 			Detail: fmt.Sprintf("gpustack.%s has %d worker(s). Before a worker is recreated, gpustack-deploy puts it in maintenance mode through the server's API, so that its model instances are not rescheduled, "+
-				"and it waits until the server lists it READY. Create an admin API key in the server's UI, declare variable \"api_key\" { sensitive = true } and write api_key = var.api_key in gpustack %q.", name, len(workers), name),
+				"and it waits until the server lists it READY. Create an admin API key in the server's UI, declare variable \"api_key\" { sensitive = true } and write api_key = var.api_key in gpustack %q "+
+				"(or admin_password = var.admin_password, the admin user's password).", name, len(workers), name),
 			Subject: s.DeclRange.Ptr()})
 	}
 }

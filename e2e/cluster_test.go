@@ -37,6 +37,10 @@ type clusterSetup struct {
 	c   *cluster
 	d   *deployment
 	key string // the admin API key (a sensitive variable)
+	// password is the admin user's (GPUSTACK_BOOTSTRAP_PASSWORD); with
+	// byPassword the file gives it to gpustack-deploy instead of the key.
+	password   string
+	byPassword bool
 	// port is the server's; wports are the workers'.
 	port   int
 	wports []int
@@ -46,11 +50,12 @@ func newClusterSetup(t testing.TB, workers int) *clusterSetup {
 	t.Helper()
 	needPostgres(t)
 	c := startCluster(t, workers+1, []string{repository + ":v2.1.2", repository + ":v2.2.3"})
-	s := &clusterSetup{t: t, c: c, d: newDeployment(t, "cluster", options{variant: "none"}), key: "gpustack_" + randomHex(12), port: c.port()}
+	s := &clusterSetup{t: t, c: c, d: newDeployment(t, "cluster", options{variant: "none"}), key: "gpustack_" + randomHex(12),
+		password: "pw-" + randomHex(8), port: c.port()}
 	for range workers {
 		s.wports = append(s.wports, c.port())
 	}
-	s.d.env = append(s.d.env, "GPUSTACK_DEPLOY_VAR_api_key="+s.key)
+	s.d.env = append(s.d.env, "GPUSTACK_DEPLOY_VAR_api_key="+s.key, "GPUSTACK_DEPLOY_VAR_admin_password="+s.password)
 	s.write()
 	return s
 }
@@ -61,6 +66,7 @@ func (s *clusterSetup) write() {
 	var b strings.Builder
 	fmt.Fprintf(&b, `variable "version" { default = "v2.1.2" }
 variable "api_key" { sensitive = true }
+variable "admin_password" { sensitive = true }
 variable "delay" { default = "" }
 variable "roll" { default = "1" }
 variable "health_w2" { default = "" }
@@ -69,6 +75,10 @@ variable "timeout_w2" { default = "40s" }
 	for i, h := range s.c.hosts {
 		fmt.Fprintf(&b, "\nhost \"h%d\" {\n  docker_host = %q\n  address     = \"127.0.0.1\" # one loopback: the engines share a namespace\n}\n", i, h.host())
 	}
+	credential := "api_key        = var.api_key"
+	if s.byPassword {
+		credential = "admin_password = var.admin_password"
+	}
 	fmt.Fprintf(&b, `
 gpustack "srv" {
   host           = "h0"
@@ -76,8 +86,9 @@ gpustack "srv" {
   container_name = "gsd-cluster-srv"
   network_mode   = "host"
   container_port = %d
-  api_key        = var.api_key
+  %s
   env = {
+    GPUSTACK_BOOTSTRAP_PASSWORD                     = var.admin_password
     GPUSTACK_EMULATOR_ADMIN_API_KEY                 = var.api_key
     GPUSTACK_EMULATOR_HEARTBEAT_INTERVAL            = "0.5"
     GPUSTACK_WORKER_HEARTBEAT_GRACE_PERIOD          = "%d"
@@ -89,7 +100,7 @@ gpustack "srv" {
   health { timeout = "60s" }
   rollout { max_parallel = 2 }
 }
-`, s.port, int(clusterGrace.Seconds()), int(clusterGrace.Seconds()))
+`, s.port, credential, int(clusterGrace.Seconds()), int(clusterGrace.Seconds()))
 	for i, p := range s.wports {
 		name := fmt.Sprintf("w%d", i+1)
 		health, timeout := "", `"40s"`
@@ -218,7 +229,7 @@ func (s *clusterSetup) expectWorkers(version string, names ...string) map[string
 // expectNoSecret fails when the API key or the token shows in r.
 func (s *clusterSetup) expectNoSecret(r result, token string) {
 	s.t.Helper()
-	for _, secret := range []string{s.key, token} {
+	for _, secret := range []string{s.key, s.password, token} {
 		if secret != "" && strings.Contains(r.output(), secret) {
 			s.t.Errorf("a secret shows in the output of gpustack-deploy")
 		}
@@ -235,7 +246,9 @@ func (s *clusterSetup) expectNoSecret(r result, token string) {
 // (none is rescheduled, well past the grace periods), the other worker of
 // the wave is upgraded; once the host is back, apply again converges and
 // ends the maintenance mode. Last, the control: a worker silent as long
-// without maintenance mode has its instances rescheduled.
+// without maintenance mode has its instances rescheduled. The API is
+// called with an admin API key first, then as the admin user (a login
+// with admin_password).
 func TestCluster(t *testing.T) {
 	t.Parallel()
 	s := newClusterSetup(t, 3)
@@ -316,6 +329,11 @@ func TestCluster(t *testing.T) {
 	r = s.gsd("plan", "--detailed-exitcode", "--var", "version=v2.2.3", "--var", "delay="+workerDelay)
 	expectCode(t, r, 0)
 
+	// From here on gpustack-deploy logs in as the admin user instead of
+	// using the API key.
+	s.byPassword = true
+	s.write()
+
 	// A worker that fails its health check goes back alone: w1 and w2 are
 	// wave 1, w2 fails, w1 stays upgraded, w3 is not touched. (w2's
 	// previous container starts with the upgrade's 12s delay: the health
@@ -324,6 +342,7 @@ func TestCluster(t *testing.T) {
 	r = s.gsd("apply", "--auto-approve", "--var", "version=v2.2.3", "--var", "roll=2", "--var", "health_w2=fail", "--var", "timeout_w2=20s")
 	expectCode(t, r, 3)
 	expectOutput(t, r, "rollout of srv stopped in wave 1 (w2 failed)", "w2: FAILED (health timeout), rolled back")
+	s.expectNoSecret(r, token)
 	if envOf(s.workerContainer(1), "GSD_ROLL") != "2" {
 		t.Error("w1 was upgraded in the same wave and must stay so")
 	}

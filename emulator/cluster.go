@@ -60,6 +60,7 @@ type clusterServer struct {
 	hasMaint    bool // workers.maintenance (433346ba0efd)
 	mu          sync.Mutex
 	rescheduled int
+	sessions    sessions
 }
 
 func newClusterState(ctx context.Context, s *server) (*clusterServer, error) {
@@ -89,6 +90,7 @@ func newClusterState(ctx context.Context, s *server) (*clusterServer, error) {
 func (c *clusterServer) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+registerPath, c.withToken(c.register))
 	mux.HandleFunc("POST /v2/emulator/workers/{id}/heartbeat", c.withToken(c.heartbeat))
+	mux.HandleFunc("POST /auth/login", c.login)
 	mux.HandleFunc("GET /v2/workers", c.withAdmin(c.list))
 	mux.HandleFunc("GET /v2/workers/{id}", c.withAdmin(c.get))
 	mux.HandleFunc("PUT /v2/workers/{id}", c.withAdmin(c.update))
@@ -115,10 +117,10 @@ func (c *clusterServer) withToken(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // withAdmin wants "Authorization: Bearer <GPUSTACK_EMULATOR_ADMIN_API_KEY>",
-// as GPUStack takes API keys.
+// as GPUStack takes API keys, or the session cookie of the admin's login.
 func (c *clusterServer) withAdmin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !same(bearer(r), c.knobs.adminAPIKey) {
+		if !same(bearer(r), c.knobs.adminAPIKey) && !c.sessions.admin(r) {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"detail": "Invalid authentication credentials"})
 			return
 		}

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,17 +47,53 @@ const (
 // maintenance mode with, so that a later apply knows it set it.
 const MaintenancePrefix = "gpustack-deploy: "
 
-// httpCluster calls a server's API with an admin API key (Bearer).
+// httpCluster calls a server's API with an admin API key (Bearer), or
+// with the session a login as its admin user gave (a cookie).
 type httpCluster struct {
-	base   string
-	key    string
-	client *http.Client
+	base     string
+	key      string
+	password string
+	client   *http.Client
+	mu       sync.Mutex
+	loggedIn bool
 }
 
+// AdminUser is the user gpustack-deploy logs in as with admin_password:
+// the admin GPUStack creates at its first start.
+const AdminUser = "admin"
+
 // NewClusterAPI returns the API of the server at base (the URL its
-// workers register with), called with the admin API key key.
-func NewClusterAPI(base, key string) ClusterAPI {
-	return &httpCluster{base: strings.TrimRight(base, "/"), key: key, client: &http.Client{Timeout: 15 * time.Second}}
+// workers register with), called with the admin API key key or, without
+// one, as the admin user with password.
+func NewClusterAPI(base, key, password string) ClusterAPI {
+	jar, _ := cookiejar.New(nil) // never fails without options
+	return &httpCluster{base: strings.TrimRight(base, "/"), key: key, password: password,
+		client: &http.Client{Timeout: 15 * time.Second, Jar: jar}}
+}
+
+// login posts the admin's credentials to /auth/login; the session cookie
+// it sets is kept in the client's jar.
+func (c *httpCluster) login(ctx context.Context) error {
+	form := url.Values{"username": {AdminUser}, "password": {c.password}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/auth/login", strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("server API login: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("server API login: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("server API login as %s: %s: %w", AdminUser, resp.Status, errAPIKey)
+	case resp.StatusCode/100 != 2:
+		return fmt.Errorf("server API login as %s: %s", AdminUser, resp.Status)
+	}
+	c.loggedIn = true
+	return nil
 }
 
 type apiWorkerJSON struct {
@@ -119,9 +157,32 @@ func (c *httpCluster) SetMaintenance(ctx context.Context, id int64, enabled bool
 }
 
 // errAPIKey is a refused API key: retrying does not help.
-var errAPIKey = errors.New("the server refused the API key (api_key): use an admin API key of this server")
+var errAPIKey = errors.New("the server refused the credentials (api_key or admin_password): use an admin API key of this server, or its admin user's password")
 
 func (c *httpCluster) call(ctx context.Context, method, path string, body, out any) (int, error) {
+	if c.key == "" {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.loggedIn {
+			if err := c.login(ctx); err != nil {
+				return 0, err
+			}
+		}
+		code, err := c.send(ctx, method, path, body, out)
+		if errors.Is(err, errAPIKey) {
+			// The session expired (the server restarted, say): once more.
+			c.loggedIn = false
+			if err := c.login(ctx); err != nil {
+				return 0, err
+			}
+			return c.send(ctx, method, path, body, out)
+		}
+		return code, err
+	}
+	return c.send(ctx, method, path, body, out)
+}
+
+func (c *httpCluster) send(ctx context.Context, method, path string, body, out any) (int, error) {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -134,7 +195,9 @@ func (c *httpCluster) call(ctx context.Context, method, path string, body, out a
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

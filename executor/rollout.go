@@ -65,15 +65,19 @@ func (x *Executor) cluster(ctx context.Context, server config.Deployment, server
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", server.Name, err)
 	}
-	c := &clusterRun{server: server, token: token}
-	if server.APIKey.S != "" {
-		if x.ClusterAPI != nil {
-			c.api = x.ClusterAPI(server, serverURL)
-		} else {
-			c.api = NewClusterAPI(serverURL, server.APIKey.S)
-		}
+	return &clusterRun{server: server, token: token, api: x.clusterAPI(server, serverURL)}, nil
+}
+
+// clusterAPI is the API of server at url, or nil without credentials.
+func (x *Executor) clusterAPI(server config.Deployment, url string) ClusterAPI {
+	switch {
+	case !server.HasAPICredentials():
+		return nil
+	case x.ClusterAPI != nil:
+		return x.ClusterAPI(server, url)
+	default:
+		return NewClusterAPI(url, server.APIKey.S, server.AdminPassword.S)
 	}
-	return c, nil
 }
 
 // applyWave recreates the workers of one wave at once. It returns their
@@ -257,16 +261,12 @@ func (x *Executor) SettleMaintenance(ctx context.Context, p *plan.Plan, desired 
 		}
 		w := desired.Deployment(pd.Name)
 		server := desired.Deployment(pd.Server)
-		if w == nil || server == nil || server.APIKey.S == "" {
+		if w == nil || server == nil || !server.HasAPICredentials() {
 			continue
 		}
 		api, ok := apis[server.Name]
 		if !ok {
-			if x.ClusterAPI != nil {
-				api = x.ClusterAPI(*server, w.ServerURL)
-			} else {
-				api = NewClusterAPI(w.ServerURL, server.APIKey.S)
-			}
+			api = x.clusterAPI(*server, w.ServerURL)
 			apis[server.Name] = api
 		}
 		listed, err := api.Worker(ctx, w.WorkerName)
@@ -312,15 +312,10 @@ type serverPause struct {
 // answer is not an error: there is nothing to protect through it.
 func (x *Executor) pauseWorkers(ctx context.Context, server config.Deployment, desired *config.Desired) *serverPause {
 	workers := desired.Workers(server.Name)
-	if len(workers) == 0 || server.APIKey.S == "" {
+	if len(workers) == 0 || !server.HasAPICredentials() {
 		return nil
 	}
-	p := &serverPause{set: map[string]int64{}}
-	if x.ClusterAPI != nil {
-		p.api = x.ClusterAPI(server, workers[0].ServerURL)
-	} else {
-		p.api = NewClusterAPI(workers[0].ServerURL, server.APIKey.S)
-	}
+	p := &serverPause{set: map[string]int64{}, api: x.clusterAPI(server, workers[0].ServerURL)}
 	var names []string
 	for _, w := range workers {
 		listed, err := p.api.Worker(ctx, w.WorkerName)

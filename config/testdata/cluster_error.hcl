@@ -17,6 +17,7 @@ gpustack "old" {
   version = "v0.7.1"
   variant = "cpu"
   api_key = var.api_key
+  admin_password = var.api_key
   volume "data" { name = "gpustack-old-data" }
   rollout {
     max_parallel = 0

@@ -25,6 +25,8 @@ gpustack "prod" {
   host    = "gpu0"
   version = "v2.2.3"
   api_key = var.api_key
+  # Or, instead of an API key, the admin user's password (a login).
+  admin_password = var.api_key
   volume "data" { name = "gpustack-data" }
   rollout {
     max_parallel = 2
