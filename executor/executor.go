@@ -76,6 +76,10 @@ type Executor struct {
 	// ClusterAPI makes the client of a server's API at url; nil means
 	// HTTP with the server's api_key (NewClusterAPI). Tests inject fakes.
 	ClusterAPI func(server config.Deployment, url string) ClusterAPI
+	// Config is the whole configuration, when the plan covers only part
+	// of it (--target, restore): the workers of a server that is stopped
+	// are put in maintenance mode even when they are not in the plan.
+	Config *config.Desired
 
 	outMu sync.Mutex
 }

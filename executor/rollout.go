@@ -311,6 +311,9 @@ type serverPause struct {
 // in maintenance mode before the server is stopped. A server that does not
 // answer is not an error: there is nothing to protect through it.
 func (x *Executor) pauseWorkers(ctx context.Context, server config.Deployment, desired *config.Desired) *serverPause {
+	if x.Config != nil {
+		desired = x.Config
+	}
 	workers := desired.Workers(server.Name)
 	if len(workers) == 0 || !server.HasAPICredentials() {
 		return nil

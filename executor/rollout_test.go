@@ -328,3 +328,30 @@ func (c messageCluster) Worker(ctx context.Context, name string) (*APIWorker, er
 	}
 	return w, err
 }
+
+// TestServerDownPausesItsWorkers: a plan that stops the server (here its
+// removal, the server alone as with --target) puts the server's workers,
+// found in the whole configuration, in maintenance mode first; a server
+// left down keeps them so, and says so.
+func TestServerDownPausesItsWorkers(t *testing.T) {
+	r := newRollout(t, 2, 1)
+	server := r.desired.Deployments[0]
+	r.x.Config = r.desired
+	p := &plan.Plan{FormatVersion: plan.FormatVersion, Deployments: []plan.Deployment{{Name: "prod", Host: "s",
+		Actions: []plan.Action{{Kind: plan.ActionRemoveContainer, Subject: server.ContainerName}}}}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	results, err := r.x.Apply(ctx, p, &config.Desired{Deployments: []config.Deployment{server}})
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, r.out)
+	}
+	if ev := strings.Join(r.api.events, ", "); ev != "on w1, on w2" {
+		t.Errorf("maintenance events %q, want both workers on before the server stops", ev)
+	}
+	if !r.api.maint[r.api.ids["w1"]] || !r.api.maint[r.api.ids["w2"]] {
+		t.Error("the server is gone: its workers stay in maintenance mode")
+	}
+	if len(results) != 1 || len(results[0].Notes) == 0 || !strings.Contains(strings.Join(results[0].Notes, " "), "stay in maintenance mode") {
+		t.Errorf("the result must say the workers stay in maintenance: %+v", results)
+	}
+}

@@ -96,6 +96,9 @@ func (c *common) register(fs *pflag.FlagSet) {
 // loaded is a validated configuration with what is needed to print about it.
 type loaded struct {
 	desired *config.Desired
+	// full is every deployment of the files, whatever --target kept in
+	// desired: a targeted server's workers are paused through its API.
+	full    *config.Desired
 	parser  *hclparse.Parser
 	catalog *catalog.Catalog
 }
@@ -132,7 +135,7 @@ func (c *common) load(s stdio) (*loaded, bool) {
 		}
 		cat = extended
 	}
-	return &loaded{desired: desired, parser: parser, catalog: cat}, true
+	return &loaded{desired: desired, full: desired, parser: parser, catalog: cat}, true
 }
 
 func (c *common) printDiags(s stdio, parser *hclparse.Parser, diags hcl.Diagnostics) {

@@ -226,7 +226,7 @@ func findBackup(deployments []config.Deployment, id string) (config.Deployment, 
 
 func newExecutor(c *common, l *loaded, engines observe.Engines, s stdio) *executor.Executor {
 	x := &executor.Executor{Engines: map[string]executor.Engine{}, Catalog: l.catalog, StateDir: c.state(), Out: s.out, TTY: s.tty,
-		Adopted: map[string]string{}}
+		Adopted: map[string]string{}, Config: l.full}
 	for h, e := range engines {
 		x.Engines[h] = e
 	}
