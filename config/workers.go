@@ -319,3 +319,26 @@ func hostForURL(h string) string {
 	}
 	return h
 }
+
+// RegistrationToken is the token a server's file sets for its workers:
+// `--token`/`-t` in args (either form) or GPUSTACK_TOKEN in env, always
+// from a sensitive variable. ok is false when the file sets none: the
+// server then keeps the token it generated in its data volume.
+func (d Deployment) RegistrationToken() (Value, bool) {
+	for i, a := range d.Args {
+		flag, inline, hasInline := strings.Cut(a.S, "=")
+		if flag != "--token" && flag != "-t" {
+			continue
+		}
+		if hasInline {
+			return Value{S: inline, Sensitive: a.Sensitive}, inline != ""
+		}
+		if i+1 < len(d.Args) {
+			return d.Args[i+1], d.Args[i+1].S != ""
+		}
+	}
+	if v, ok := d.Env["GPUSTACK_TOKEN"]; ok && v.S != "" {
+		return v, true
+	}
+	return Value{}, false
+}

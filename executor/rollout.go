@@ -61,8 +61,11 @@ func (x *Executor) cluster(ctx context.Context, server config.Deployment, server
 	if ct == nil {
 		return nil, fmt.Errorf("server %s has no container %s on host %s: its workers cannot get its registration token", server.Name, server.ContainerName, server.Host)
 	}
-	token, err := observe.ReadToken(ctx, eng, ct.ID)
-	if err != nil {
+	token := ""
+	if v, ok := server.RegistrationToken(); ok {
+		// The server was started with --token: it may write no file.
+		token = v.S
+	} else if token, err = observe.ReadToken(ctx, eng, ct.ID); err != nil {
 		return nil, fmt.Errorf("server %s: %w", server.Name, err)
 	}
 	return &clusterRun{server: server, token: token, api: x.clusterAPI(server, serverURL)}, nil

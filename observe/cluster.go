@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gpustack-deploy/gpustack-deploy/config"
 	"github.com/gpustack-deploy/gpustack-deploy/engine"
 	"github.com/gpustack-deploy/gpustack-deploy/spec"
 )
@@ -44,14 +45,19 @@ func envValue(env []string, name string) string {
 }
 
 // observeToken records the digest of the token a worker container was
-// created with, or of the token in a server's data volume.
-func observeToken(ctx context.Context, eng *engine.Client, worker bool, od *Deployment) {
+// created with, or of a server's: the one its file sets, else the one in
+// its data volume.
+func observeToken(ctx context.Context, eng *engine.Client, d config.Deployment, od *Deployment) {
 	ct := od.Container
 	if ct == nil || !ct.Managed {
 		return
 	}
-	if worker {
+	if d.IsWorker() {
 		od.TokenDigest = spec.TokenDigest(envValue(ct.Env, spec.EnvToken))
+		return
+	}
+	if v, ok := d.RegistrationToken(); ok {
+		od.TokenDigest = spec.TokenDigest(v.S)
 		return
 	}
 	token, err := ReadToken(ctx, eng, ct.ID)

@@ -113,7 +113,7 @@ func observeDeployment(ctx context.Context, eng *engine.Client, d config.Deploym
 		od.Database = Database{Status: DBAbsent}
 	}
 	if d.IsWorker() || o.tokens[d.Name] {
-		observeToken(ctx, eng, d.IsWorker(), od)
+		observeToken(ctx, eng, d, od)
 	}
 	if d.ExternalDatabase() {
 		od.External = readExternal(ctx, eng, d)
