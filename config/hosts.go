@@ -73,6 +73,13 @@ func decodeHosts(blocks []*hostBlock, eval evaluator) []Host {
 				ok = false
 			}
 		}
+		if h.Address == "" && h.DockerHost != "" {
+			// The engine's machine is where its host-network containers
+			// answer: ssh://admin@gpu1 and tcp://gpu1:2376 mean gpu1.
+			if u, err := url.Parse(h.DockerHost); err == nil && (u.Scheme == "ssh" || u.Scheme == "tcp") {
+				h.Address = u.Hostname()
+			}
+		}
 		for i, t := range b.TLS {
 			if i > 0 {
 				eval.add(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate tls block",
