@@ -233,18 +233,26 @@ func (c *checker) secretString(attr *hcl.Attribute, name, what string) Value {
 // concerns both (versions, eras, the API key a v2 upgrade needs).
 func resolveCluster(ds []*checkedDeployment, hosts []Host, eval evaluator) {
 	byName := map[string]*checkedDeployment{}
-	addr := map[string]string{}
+	addr, remote := map[string]string{}, map[string]bool{}
 	for _, h := range hosts {
 		addr[h.Name] = h.Address
+		remote[h.Name] = !strings.HasPrefix(h.DockerHost, "unix://")
 	}
 	for _, d := range ds {
 		if !d.IsWorker() {
 			byName[d.Name] = d
 		}
 		if a := addr[d.Host]; a != "" && !d.healthAddressSet {
-			if la, err := parseIP(d.ListenAddress); d.HostNetwork() || (err == nil && la.IsUnspecified()) {
+			la, err := parseIP(d.ListenAddress)
+			switch {
+			case d.HostNetwork() || (err == nil && la.IsUnspecified()):
 				// A host's GPUStack is probed at the host's address.
 				d.Health.Address = a
+			case err == nil && la.IsLoopback() && remote[d.Host]:
+				eval.add(&hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Health check on another machine's loopback",
+					Detail: fmt.Sprintf("Deployment %q publishes its port on %s of host %q, which is another machine: gpustack-deploy probes /healthz from here, where that address is its own, so apply cannot verify it. "+
+						"Publish on an address %s reaches (listen_address = \"0.0.0.0\", or the host's IP) or write health { address = \"...\" } for a tunnel.", d.Name, la, d.Host, a),
+					Subject: d.DeclRange.Ptr()})
 			}
 		}
 	}
