@@ -251,7 +251,7 @@ func resolveCluster(ds []*checkedDeployment, hosts []Host, eval evaluator) {
 			case err == nil && la.IsLoopback() && remote[d.Host]:
 				eval.add(&hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Health check on another machine's loopback",
 					Detail: fmt.Sprintf("Deployment %q publishes its port on %s of host %q, which is another machine: gpustack-deploy probes /healthz from here, where that address is its own, so apply cannot verify it. "+
-						"Publish on an address %s reaches (listen_address = \"0.0.0.0\", or the host's IP) or write health { address = \"...\" } for a tunnel.", d.Name, la, d.Host, a),
+						"Publish where %s is reached (listen_address = \"0.0.0.0\", or the host's IP) or write health { address = \"...\" } for a tunnel.", d.Name, la, d.Host, a),
 					Subject: d.DeclRange.Ptr()})
 			}
 		}
