@@ -65,6 +65,10 @@ type Input struct {
 
 	// Others are further containers that mount the same data volume.
 	Others []Other
+
+	// Worker is set for a worker block: it keeps no database, so none is
+	// diagnosed, and its data volume holds its identity only.
+	Worker bool
 }
 
 // Image is the image a container runs.
@@ -208,7 +212,9 @@ const (
 func Diagnose(in Input, cat *catalog.Catalog) Report {
 	d := newDiagnosis(in, cat)
 	// The database first: log lines are explained with its stamp.
-	d.checkDatabase()
+	if !in.Worker {
+		d.checkDatabase()
+	}
 	d.checkContainers()
 	d.checkEra()
 	d.checkConfig()
@@ -355,6 +361,9 @@ func (d *diagnosis) summary() string {
 }
 
 func (d *diagnosis) describeDatabase() string {
+	if d.in.Worker {
+		return "a worker (no database)"
+	}
 	db := d.in.Database
 	switch db.Status {
 	case observe.DBAbsent:

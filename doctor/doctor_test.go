@@ -293,6 +293,18 @@ func TestDiagnose(t *testing.T) {
 			kinds:   []string{},
 		},
 		{
+			name: "a worker: no database to diagnose",
+			in: func() Input {
+				in := hcl(Input{Container: ctr("gpustack-w1", "gpustack/gpustack:v2.2.3", "running", 0, true),
+					Image: &Image{Ref: "gpustack/gpustack:v2.2.3", Version: "v2.2.3"}, Database: observe.Database{Status: observe.DBAbsent}}, "v2.2.3", "")
+				in.Worker = true
+				return in
+			}(),
+			codes:   []string{},
+			healthy: true,
+			kinds:   []string{},
+		},
+		{
 			// observe reads v2's PostgreSQL: it is not SQLite data under a v2 image.
 			name: "v2 deployment, running, its PostgreSQL read at the release head",
 			in: hcl(Input{Container: ctr("gpustack-demo", "gpustack/gpustack:v2.2.3", "running", 0, true),

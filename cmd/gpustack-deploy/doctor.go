@@ -117,7 +117,7 @@ func diagnoseFiles(ctx context.Context, s stdio, c *common, names []string, tail
 		in := doctor.Input{
 			Deployment: d.Name, Host: d.Host, Container: od.Container, Database: od.Database,
 			ConfigFile: d.DeclRange.Filename, Files: c.paths(), ConfigVersion: d.Version, ConfigVariant: d.Variant,
-			Data: d.Data.Source(), DataBind: d.Data.HostPath != "",
+			Data: d.Data.Source(), DataBind: d.Data.HostPath != "", Worker: d.IsWorker(),
 		}
 		if d.Cache != nil {
 			in.Cache = d.Cache.Source()
