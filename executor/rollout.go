@@ -32,13 +32,15 @@ const v0HeartbeatGrace = 150 * time.Second
 // clusterRun is what the workers of one server share during an apply.
 type clusterRun struct {
 	server config.Deployment
-	// token is the registration token in the server's data volume.
+	// token is the registration token: the one the server's file sets,
+	// else the one in its data volume.
 	token string
-	// api is the server's API; nil without api_key (v0.x servers).
+	// api is the server's API; nil without credentials (v0.x servers).
 	api ClusterAPI
 }
 
-// wave is a run of consecutive workers of one server in one wave.
+// wave returns the end (exclusive) of the run of consecutive workers that
+// starts at ds[i] and belongs to one server and one wave.
 func wave(ds []plan.Deployment, i int) int {
 	j := i + 1
 	for j < len(ds) && ds[j].IsWorker() && ds[j].Server == ds[i].Server && ds[j].Wave == ds[i].Wave {
