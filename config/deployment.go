@@ -60,8 +60,6 @@ type checkedDeployment struct {
 	healthAddressSet bool
 }
 
-func parseIP(s string) (netip.Addr, error) { return netip.ParseAddr(s) }
-
 func (c *checker) errorAt(r hcl.Range, summary, format string, args ...any) {
 	c.eval.add(&hcl.Diagnostic{
 		Severity: hcl.DiagError,

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -243,7 +244,7 @@ func resolveCluster(ds []*checkedDeployment, hosts []Host, eval evaluator) {
 			byName[d.Name] = d
 		}
 		if a := addr[d.Host]; a != "" && !d.healthAddressSet {
-			la, err := parseIP(d.ListenAddress)
+			la, err := netip.ParseAddr(d.ListenAddress)
 			switch {
 			case d.HostNetwork() || (err == nil && la.IsUnspecified()):
 				// A host's GPUStack is probed at the host's address.
@@ -306,7 +307,7 @@ func serverURL(s, w *checkedDeployment, addr map[string]string) string {
 	host := addr[s.Host]
 	if host == "" && s.Host == w.Host {
 		host = "127.0.0.1"
-		if la, err := parseIP(s.ListenAddress); err == nil && !la.IsUnspecified() {
+		if la, err := netip.ParseAddr(s.ListenAddress); err == nil && !la.IsUnspecified() {
 			host = la.String()
 		}
 	}

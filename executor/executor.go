@@ -131,7 +131,7 @@ func (x *Executor) Apply(ctx context.Context, p *plan.Plan, desired *config.Desi
 			return results, fmt.Errorf("deployment %s is in the plan but not in the configuration", pd.Name)
 		}
 		if pd.IsWorker() {
-			end := wave(p.Deployments, i)
+			end := p.WaveEnd(i)
 			pds := p.Deployments[i:end]
 			i = end
 			if !pds[0].HasChanges() {

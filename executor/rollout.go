@@ -39,16 +39,6 @@ type clusterRun struct {
 	api ClusterAPI
 }
 
-// wave returns the end (exclusive) of the run of consecutive workers that
-// starts at ds[i] and belongs to one server and one wave.
-func wave(ds []plan.Deployment, i int) int {
-	j := i + 1
-	for j < len(ds) && ds[j].IsWorker() && ds[j].Server == ds[i].Server && ds[j].Wave == ds[i].Wave {
-		j++
-	}
-	return j
-}
-
 // cluster prepares the rollout of server's workers: the token is read from
 // the server's container and the API is the one workers register with.
 func (x *Executor) cluster(ctx context.Context, server config.Deployment, serverURL string) (*clusterRun, error) {

@@ -294,12 +294,8 @@ func PGPort(args, env []string) int {
 			}
 		}
 	}
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "GPUSTACK_DATABASE_PORT="); ok {
-			if n, err := strconv.Atoi(v); err == nil {
-				return n
-			}
-		}
+	if n, err := strconv.Atoi(envValue(env, "GPUSTACK_DATABASE_PORT")); err == nil {
+		return n
 	}
 	return DefaultPGPort
 }

@@ -337,6 +337,18 @@ type Plan struct {
 	Unreachable []string `json:"unreachable_hosts,omitempty"`
 }
 
+// WaveEnd returns the end (exclusive) of the run of deployments that
+// starts at the worker Deployments[i] and belongs to the same server's
+// same wave: the workers apply recreates at once.
+func (p *Plan) WaveEnd(i int) int {
+	j := i + 1
+	for j < len(p.Deployments) && p.Deployments[j].IsWorker() &&
+		p.Deployments[j].Server == p.Deployments[i].Server && p.Deployments[j].Wave == p.Deployments[i].Wave {
+		j++
+	}
+	return j
+}
+
 // HasChanges reports whether any deployment would change.
 func (p *Plan) HasChanges() bool {
 	for i := range p.Deployments {

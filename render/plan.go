@@ -65,10 +65,7 @@ func order(w io.Writer, p *plan.Plan) {
 			}
 			continue
 		}
-		j := i + 1
-		for j < len(p.Deployments) && p.Deployments[j].IsWorker() && p.Deployments[j].Server == d.Server && p.Deployments[j].Wave == d.Wave {
-			j++
-		}
+		j := p.WaveEnd(i)
 		if d.Wave > 0 {
 			n++
 			names := make([]string, 0, j-i)
