@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // Database schemes GPUStack accepts in --database-url (facts §2.2, §3.5).
@@ -42,24 +40,11 @@ var (
 // value: it holds credentials. Diagnostics carry no evaluation context, so
 // that HCL does not print a non-sensitive variable's value either.
 func (c *checker) databaseURL(d *Deployment, attr *hcl.Attribute, t releaseTarget) {
-	v, ok := c.eval.value(attr)
+	url, ok := c.sensitiveString(attr, "database_url", "holds the database's credentials")
 	if !ok {
 		return
 	}
 	r := attr.Expr.Range()
-	raw, marks := v.UnmarkDeep()
-	if _, sensitive := marks[sensitiveMark]; !sensitive {
-		c.errorAt(r, "Secret in plain text",
-			"database_url holds the database's credentials but its value does not come from a sensitive variable, so it would be shown in plans and saved in plan files. "+
-				"Declare variable \"database_url\" { sensitive = true } and write database_url = var.database_url.")
-		return
-	}
-	s, err := convert.Convert(raw, cty.String)
-	if err != nil {
-		c.errorAt(r, "Incorrect attribute value type", "database_url must be a string. Write database_url = var.database_url.")
-		return
-	}
-	url := s.AsString()
 	scheme, _, found := strings.Cut(url, "://")
 	if !found {
 		scheme = ""

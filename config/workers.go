@@ -205,28 +205,40 @@ func (c *checker) serverOptions(d *Deployment, b *deploymentBlock) {
 // secretString decodes a credential: a non-empty string that comes from
 // a sensitive variable. Nothing here may quote the value.
 func (c *checker) secretString(attr *hcl.Attribute, name, what string) Value {
-	v, ok := c.eval.value(attr)
+	s, ok := c.sensitiveString(attr, name, "opens the server's admin API")
 	if !ok {
 		return Value{}
+	}
+	if strings.TrimSpace(s) == "" {
+		c.errorAt(attr.Expr.Range(), "Empty credential", "The variable %s reads from is empty. Give it %s.", name, what)
+		return Value{}
+	}
+	return Value{S: s, Sensitive: true}
+}
+
+// sensitiveString evaluates attr, a string that must come from a
+// sensitive variable because it does what says (holds credentials, say).
+// ok is false when it is absent or an error was reported. The
+// diagnostics never quote the value.
+func (c *checker) sensitiveString(attr *hcl.Attribute, name, does string) (string, bool) {
+	v, ok := c.eval.value(attr)
+	if !ok {
+		return "", false
 	}
 	r := attr.Expr.Range()
 	raw, marks := v.UnmarkDeep()
 	if _, sensitive := marks[sensitiveMark]; !sensitive {
 		c.errorAt(r, "Secret in plain text",
-			"%s opens the server's admin API but its value does not come from a sensitive variable, so it would be shown in plans and saved in plan files. "+
-				"Declare variable %q { sensitive = true } and write %s = var.%s.", name, name, name, name)
-		return Value{}
+			"%s %s but its value does not come from a sensitive variable, so it would be shown in plans and saved in plan files. "+
+				"Declare variable %q { sensitive = true } and write %s = var.%s.", name, does, name, name, name)
+		return "", false
 	}
 	s, err := convert.Convert(raw, cty.String)
 	if err != nil {
 		c.errorAt(r, "Incorrect attribute value type", "%s must be a string. Write %s = var.%s.", name, name, name)
-		return Value{}
+		return "", false
 	}
-	if strings.TrimSpace(s.AsString()) == "" {
-		c.errorAt(r, "Empty credential", "The variable %s reads from is empty. Give it %s.", name, what)
-		return Value{}
-	}
-	return Value{S: s.AsString(), Sensitive: true}
+	return s.AsString(), true
 }
 
 // resolveCluster ties every worker to its server: the server's name, the
