@@ -44,6 +44,9 @@ type run struct {
 	// maintenance is, for a worker, the server's record of it when this
 	// apply put it in maintenance mode.
 	maintenance *APIWorker
+	// operatorMaintenance is set for a worker already in a maintenance
+	// mode gpustack-deploy did not set: it is left on.
+	operatorMaintenance bool
 }
 
 func (x *Executor) applyDeployment(ctx context.Context, eng Engine, d config.Deployment, pd plan.Deployment) (Result, error) {

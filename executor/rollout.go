@@ -80,25 +80,25 @@ func (x *Executor) clusterAPI(server config.Deployment, url string) ClusterAPI {
 func (x *Executor) applyWave(ctx context.Context, c *clusterRun, ws []config.Deployment, pds []plan.Deployment) ([]Result, error) {
 	msg := MaintenancePrefix + "upgrading to " + pds[0].Target.Version
 	maint := make([]*APIWorker, len(pds))
+	operators := make([]bool, len(pds))
 	for i, pd := range pds {
 		if !pd.Maintenance || c.api == nil {
 			continue
 		}
-		w, err := c.api.Worker(ctx, ws[i].WorkerName)
-		if err != nil {
-			x.endMaintenance(ctx, c, ws, maint, nil)
-			return nil, fmt.Errorf("wave %d of %s: before any worker is stopped: %w", pd.Wave, c.server.Name, err)
-		}
-		if w == nil {
-			x.printf("%s: the server does not list worker %q; no maintenance mode to set", pd.Name, ws[i].WorkerName)
-			continue
-		}
-		if err := c.api.SetMaintenance(ctx, w.ID, true, msg); err != nil {
+		w, ours, err := enterMaintenance(ctx, c.api, ws[i].WorkerName, msg)
+		switch {
+		case err != nil:
 			x.endMaintenance(ctx, c, ws, maint, nil)
 			return nil, fmt.Errorf("wave %d of %s: could not put worker %s in maintenance mode, so nothing of this wave was stopped: %w", pd.Wave, c.server.Name, ws[i].WorkerName, err)
+		case w == nil:
+			x.printf("%s: the server does not list worker %q; no maintenance mode to set", pd.Name, ws[i].WorkerName)
+		case !ours:
+			operators[i] = true
+			x.printf("%s: in maintenance mode set by someone else (%q): it stays so, and is left so", pd.Name, w.MaintenanceMessage)
+		default:
+			maint[i] = w
+			x.printf("%s: maintenance mode on (worker id %d): its model instances stay while it is recreated", pd.Name, w.ID)
 		}
-		maint[i] = w
-		x.printf("%s: maintenance mode on (worker id %d): its model instances stay while it is recreated", pd.Name, w.ID)
 	}
 	results := make([]Result, len(pds))
 	errs := make([]error, len(pds))
@@ -113,7 +113,9 @@ func (x *Executor) applyWave(ctx context.Context, c *clusterRun, ws []config.Dep
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			results[i], errs[i] = x.applyDeploymentWith(ctx, eng, ws[i], pds[i], func(r *run) { r.cluster, r.maintenance = c, maint[i] })
+			results[i], errs[i] = x.applyDeploymentWith(ctx, eng, ws[i], pds[i], func(r *run) {
+				r.cluster, r.maintenance, r.operatorMaintenance = c, maint[i], operators[i]
+			})
 		}(i)
 	}
 	wg.Wait()
@@ -131,6 +133,24 @@ func (x *Executor) applyWave(ctx context.Context, c *clusterRun, ws []config.Dep
 	}
 	return results, fmt.Errorf("rollout of %s stopped in wave %d (%s failed); the workers of later waves were not touched. Fix the cause and run apply again: it resumes with the workers not yet on the target: %w",
 		c.server.Name, pds[0].Wave, strings.Join(failed, ", "), errors.Join(joined...))
+}
+
+// enterMaintenance puts the worker the server lists under name in
+// maintenance mode with msg. It returns the worker (nil when not listed)
+// and whether the maintenance mode is gpustack-deploy's: one set by
+// anyone else (a message without MaintenancePrefix) is left as it is.
+func enterMaintenance(ctx context.Context, api ClusterAPI, name, msg string) (*APIWorker, bool, error) {
+	w, err := api.Worker(ctx, name)
+	if err != nil || w == nil {
+		return nil, false, err
+	}
+	if w.Maintenance && !strings.HasPrefix(w.MaintenanceMessage, MaintenancePrefix) {
+		return w, false, nil
+	}
+	if err := api.SetMaintenance(ctx, w.ID, true, msg); err != nil {
+		return nil, false, err
+	}
+	return w, true, nil
 }
 
 // endMaintenance takes out of maintenance every worker this wave put in
@@ -185,6 +205,18 @@ func (r *run) verifyWorker(ctx context.Context) error {
 		return nil
 	}
 	api, name, want := r.cluster.api, r.d.WorkerName, strings.TrimPrefix(r.pd.Target.Version, "v")
+	if r.operatorMaintenance {
+		// It stays in the maintenance mode someone else set: it cannot be
+		// READY, only listed on the target version.
+		w, err := r.waitListed(ctx, api, name, func(w *APIWorker) bool {
+			return w.WorkerVersion == "" || strings.TrimPrefix(w.WorkerVersion, "v") == want
+		})
+		if err != nil {
+			return err
+		}
+		r.x.printf("%s: the server lists worker %s (id %d) %s%s, in the maintenance mode it had", r.d.Name, w.Name, w.ID, w.State, versionNote(w.WorkerVersion))
+		return nil
+	}
 	if r.maintenance != nil {
 		if _, err := r.waitListed(ctx, api, name, func(w *APIWorker) bool {
 			return w.WorkerVersion == "" || strings.TrimPrefix(w.WorkerVersion, "v") == want
@@ -316,16 +348,12 @@ func (x *Executor) pauseWorkers(ctx context.Context, server config.Deployment, d
 	p := &serverPause{set: map[string]int64{}, api: x.clusterAPI(server, workers[0].ServerURL)}
 	var names []string
 	for _, w := range workers {
-		listed, err := p.api.Worker(ctx, w.WorkerName)
+		listed, ours, err := enterMaintenance(ctx, p.api, w.WorkerName, MaintenancePrefix+"server "+server.Name+" is upgraded")
 		if err != nil {
-			x.printf("%s: its workers are not put in maintenance mode while it is down: %v", server.Name, err)
+			x.printf("%s: its workers are not (all) put in maintenance mode while it is down: %s: %v", server.Name, w.WorkerName, err)
 			break
 		}
-		if listed == nil || listed.Maintenance {
-			continue
-		}
-		if err := p.api.SetMaintenance(ctx, listed.ID, true, MaintenancePrefix+"server "+server.Name+" is upgraded"); err != nil {
-			x.printf("%s: could not put worker %s in maintenance mode while it is down: %v", server.Name, w.WorkerName, err)
+		if !ours {
 			continue
 		}
 		p.set[w.WorkerName] = listed.ID

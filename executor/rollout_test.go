@@ -355,3 +355,36 @@ func TestServerDownPausesItsWorkers(t *testing.T) {
 		t.Errorf("the result must say the workers stay in maintenance: %+v", results)
 	}
 }
+
+// TestRolloutKeepsTheOperatorsMaintenance: a worker the operator put in
+// maintenance mode is upgraded in its wave and stays in that maintenance
+// mode; the other worker's, set by the rollout, ends.
+func TestRolloutKeepsTheOperatorsMaintenance(t *testing.T) {
+	r := newRollout(t, 2, 2)
+	r.api.maint[r.api.ids["w1"]] = true
+	messages := map[string]string{"w1": "disk swap, back at 5"}
+	r.x.ClusterAPI = func(config.Deployment, string) ClusterAPI { return messageCluster{r.api, messages} }
+	results, err := r.apply(t)
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, r.out)
+	}
+	for _, res := range results {
+		if !res.Verified {
+			t.Errorf("%s: %+v", res.Deployment, res)
+		}
+	}
+	for _, name := range []string{"w1", "w2"} {
+		if img, _ := r.image(name); img != workerNew {
+			t.Errorf("%s runs %s, want %s", name, img, workerNew)
+		}
+	}
+	if !r.api.maint[r.api.ids["w1"]] {
+		t.Errorf("the operator's maintenance mode of w1 was ended\n%s", r.out)
+	}
+	if r.api.maint[r.api.ids["w2"]] {
+		t.Error("w2 is left in the rollout's maintenance mode")
+	}
+	if ev := strings.Join(r.api.events, ", "); strings.Contains(ev, "w1") {
+		t.Errorf("w1's maintenance mode was touched: %s", ev)
+	}
+}
