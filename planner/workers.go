@@ -136,11 +136,8 @@ func assignWaves(p *plan.Plan, desired *config.Desired) {
 	})
 }
 
-// eraOf is the database era of the release a deployment runs.
+// eraOf is the database era of the release a deployment runs, as its
+// plan resolves it (without an observation: a floating tag by its form).
 func eraOf(d config.Deployment, cat *catalog.Catalog) catalog.Engine {
-	var rel *catalog.Release
-	if r, ok := cat.Release(d.Version); ok {
-		rel = &r
-	}
-	return config.Era(catalog.ClassifyTag(d.ImageTag()), rel)
+	return resolveTarget(d, &observe.Deployment{}, cat).engine
 }
